@@ -5,9 +5,7 @@ import { z } from "zod";
  * the process with a message naming the variable; nothing else in the runtime reads `process.env`.
  * The platform sets the same variables on the Lambda functions (see `lambdaEnvironment` below).
  */
-const bool = z
-  .enum(["true", "false", "1", "0"])
-  .transform((value) => value === "true" || value === "1");
+const bool = z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
 
 export const envSchema = z.object({
   HYBRID_CICD_ENVIRONMENT: z

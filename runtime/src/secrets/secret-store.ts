@@ -30,7 +30,12 @@ export interface SecretStore {
    * Adds a version (Secrets Manager PutSecretValue, `versionId` as ClientRequestToken). Repeating the
    * call with the same id and value is a no-op; the same id with another value is an error.
    */
-  putSecretValue(secretId: string, versionId: string, value: string, stages: readonly StagingLabel[]): Promise<void>;
+  putSecretValue(
+    secretId: string,
+    versionId: string,
+    value: string,
+    stages: readonly StagingLabel[],
+  ): Promise<void>;
   /**
    * Moves `stage` to `versionId` (Secrets Manager UpdateSecretVersionStage). Moving AWSCURRENT labels the
    * version that held it AWSPREVIOUS, as Secrets Manager does. Idempotent.

@@ -107,6 +107,13 @@ export const tables = {
     indexes: {},
     ttlAttribute: "expires_at",
   },
+  deployments: {
+    description:
+      "What `pulumi up` deployed: stack, version, control-relevant settings and policy verdicts (written by the platform).",
+    partitionKey: s("environment"),
+    sortKey: s("deployed_at"),
+    indexes: {},
+  },
 } as const satisfies Record<string, TableDeclaration>;
 
 export type TableKey = keyof typeof tables;
@@ -123,8 +130,25 @@ export function tableName(prefix: string, table: TableKey): string {
 
 /** Physical names of every table for one prefix. */
 export function tableNames(prefix: string): Record<TableKey, string> {
-  return Object.fromEntries(tableKeys.map((key) => [key, tableName(prefix, key)])) as Record<TableKey, string>;
+  return Object.fromEntries(tableKeys.map((key) => [key, tableName(prefix, key)])) as Record<
+    TableKey,
+    string
+  >;
 }
 
 /** The constant partition value of the `listing` indexes (one partition: fine up to thousands of writes/s). */
 export const LISTING_PARTITION = "all";
+
+/** The attributes of a query's LastEvaluatedKey: the table's keys plus, for an index, the index keys. */
+export function keyAttributeNames(table: TableKey, index?: string): string[] {
+  const declaration: TableDeclaration = tables[table];
+  const names = [declaration.partitionKey.name];
+  if (declaration.sortKey) names.push(declaration.sortKey.name);
+  if (index !== undefined) {
+    const indexDeclaration = declaration.indexes[index];
+    if (!indexDeclaration) throw new Error(`table ${table} has no index ${index}`);
+    names.push(indexDeclaration.partitionKey.name);
+    if (indexDeclaration.sortKey) names.push(indexDeclaration.sortKey.name);
+  }
+  return [...new Set(names)];
+}

@@ -1,0 +1,76 @@
+import type { Role } from "../../identity/permissions";
+import { generateToken, hashToken, looksLike } from "../../identity/tokens";
+import type { CredentialRecord } from "../../store/credentials-repository";
+import type { Store } from "../../store/store";
+import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError } from "../errors";
+import { type Clock, epochSeconds, type Principal } from "../principal";
+import { settings } from "../settings";
+
+/** API tokens: created by an admin (or the CLI), shown once, hashed at rest, revocable. */
+export class CredentialsService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  async createApiToken(input: { role: Role; name: string; ttlSeconds?: number; createdBy: string }) {
+    const ttl = input.ttlSeconds ?? settings.apiToken.defaultTtlSeconds;
+    if (ttl <= 0 || ttl > settings.apiToken.maxTtlSeconds) {
+      throw new ValidationError("ttl is out of range", [
+        { field: "ttl", message: `between 1 second and ${settings.apiToken.maxTtlSeconds} seconds` },
+      ]);
+    }
+    const now = this.clock();
+    const token = generateToken("apiToken");
+    const record: CredentialRecord = {
+      token_hash: hashToken(token),
+      credential_id: hashToken(token).slice(0, 12),
+      kind: "api",
+      name: input.name,
+      role: input.role,
+      created_at: now.toISOString(),
+      created_by: input.createdBy,
+      expires_at: epochSeconds(now) + ttl,
+    };
+    const tx = this.store.transaction();
+    this.store.credentials.put(tx, record, () => new ConflictError("token collision; retry"));
+    await this.store.commit(tx);
+    return {
+      token,
+      token_id: record.credential_id,
+      expires_at: new Date(record.expires_at * 1000).toISOString(),
+    };
+  }
+
+  /** The user behind a bearer API token, or a 401 saying why not. */
+  async authenticateApiToken(token: string): Promise<Extract<Principal, { type: "user" }>> {
+    if (!looksLike("apiToken", token))
+      throw new UnauthenticatedError("the bearer token is not a valid API token");
+    const record = await this.store.credentials.get(hashToken(token));
+    const now = this.clock();
+    if (!record || record.kind !== "api" || !record.role)
+      throw new UnauthenticatedError("the API token is not known");
+    if (record.revoked_at) throw new UnauthenticatedError("the API token has been revoked");
+    if (record.expires_at <= epochSeconds(now)) throw new UnauthenticatedError("the API token has expired");
+    await this.store.credentials.touch(record.token_hash, now);
+    return {
+      type: "user",
+      id: `token:${record.name}`,
+      role: record.role,
+      provider: "api-token",
+      via: "api_token",
+      credential_id: record.credential_id,
+    };
+  }
+
+  async revokeApiToken(tokenHash: string): Promise<void> {
+    const tx = this.store.transaction();
+    this.store.credentials.revoke(
+      tx,
+      tokenHash,
+      this.clock(),
+      () => new NotFoundError("no such active token"),
+    );
+    await this.store.commit(tx);
+  }
+}

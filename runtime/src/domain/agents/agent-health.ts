@@ -1,0 +1,27 @@
+import type { AgentRecord } from "../../store/agents-repository";
+import { settings } from "../settings";
+
+export const agentHealthStates = ["healthy", "unhealthy", "dead"] as const;
+export type AgentHealth = (typeof agentHealthStates)[number];
+
+/**
+ * Health from heartbeat age and resource figures: dead when silent past the dead threshold (or never
+ * seen), unhealthy when late or when a resource is nearly exhausted, healthy otherwise.
+ */
+export function agentHealth(agent: AgentRecord, now: Date): AgentHealth {
+  if (agent.revoked_at || !agent.last_heartbeat_at) return "dead";
+  const ageSeconds = (now.getTime() - Date.parse(agent.last_heartbeat_at)) / 1000;
+  const limits = settings.agent;
+  if (ageSeconds >= limits.deadAfterSeconds) return "dead";
+  if (ageSeconds >= limits.unhealthyAfterSeconds) return "unhealthy";
+  const figures = agent.last_figures;
+  if (
+    figures &&
+    (figures.cpu_percent >= limits.resourceLimitPercent ||
+      figures.memory_percent >= limits.resourceLimitPercent ||
+      figures.disk_percent >= limits.resourceLimitPercent)
+  ) {
+    return "unhealthy";
+  }
+  return "healthy";
+}

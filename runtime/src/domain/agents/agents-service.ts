@@ -1,0 +1,196 @@
+import { ulid } from "ulid";
+import { encodeAgentSecret } from "../../identity/agent-keys";
+import { generateToken, hashToken, looksLike } from "../../identity/tokens";
+import type { AgentRecord, ResourceFigures } from "../../store/agents-repository";
+import type { CredentialRecord } from "../../store/credentials-repository";
+import { LISTING_PARTITION } from "../../store/schema";
+import type { Store } from "../../store/store";
+import { ConflictError, NotFoundError, UnauthenticatedError } from "../errors";
+import { type Clock, epochSeconds, type Principal } from "../principal";
+import { settings } from "../settings";
+import { type AgentHealth, agentHealth } from "./agent-health";
+import type { WorkloadKeys } from "./workload-keys";
+
+export interface AgentView {
+  agent_id: string;
+  name: string;
+  region: string;
+  tags: string[];
+  version?: string;
+  status: AgentHealth;
+  key_epoch: number;
+  registered_at: string;
+  last_heartbeat_at: string | null;
+  last_figures: ResourceFigures | null;
+  revoked_at: string | null;
+}
+
+export interface RegistrationInput {
+  registration_token: string;
+  name: string;
+  region: string;
+  tags: string[];
+  version?: string;
+}
+
+/** Agents: one-time registration, derived workload identity, heartbeats, health, revocation. */
+export class AgentsService {
+  constructor(
+    private readonly store: Store,
+    private readonly keys: WorkloadKeys,
+    private readonly clock: Clock,
+  ) {}
+
+  async createRegistrationToken(
+    actor: Principal,
+    ttlSeconds: number = settings.registrationToken.defaultTtlSeconds,
+  ) {
+    const now = this.clock();
+    const token = generateToken("registrationToken");
+    const record: CredentialRecord = {
+      token_hash: hashToken(token),
+      credential_id: hashToken(token).slice(0, 12),
+      kind: "registration",
+      name: "agent registration",
+      created_at: now.toISOString(),
+      created_by: actor.id,
+      expires_at: epochSeconds(now) + ttlSeconds,
+    };
+    const tx = this.store.transaction();
+    this.store.credentials.put(tx, record, () => new ConflictError("token collision; retry"));
+    await this.store.commit(tx);
+    return { token, expires_at: new Date(record.expires_at * 1000).toISOString() };
+  }
+
+  /**
+   * Consumes the registration token and creates the agent in one transaction, then hands the agent its
+   * derived key — the only time it is ever shown.
+   */
+  async register(input: RegistrationInput) {
+    const refused = () =>
+      new UnauthenticatedError("the registration token is invalid, expired or already used");
+    if (!looksLike("registrationToken", input.registration_token)) throw refused();
+    const now = this.clock();
+    const agent: AgentRecord = {
+      agent_id: `agt_${ulid().toLowerCase()}`,
+      name: input.name,
+      region: input.region,
+      tags: [...new Set(input.tags)].sort(),
+      version: input.version,
+      key_epoch: 0,
+      registered_at: now.toISOString(),
+      registered_by: hashToken(input.registration_token).slice(0, 12),
+      listing: LISTING_PARTITION,
+    };
+    const key = await this.keys.currentAgentKey(agent.agent_id, agent.key_epoch);
+    const tx = this.store.transaction();
+    this.store.credentials.consume(
+      tx,
+      hashToken(input.registration_token),
+      "registration",
+      now,
+      agent.agent_id,
+      refused,
+    );
+    this.store.agents.put(tx, agent, () => new ConflictError("agent id collision; retry"));
+    await this.store.commit(tx);
+    return {
+      agent_id: agent.agent_id,
+      workload_identity_secret: encodeAgentSecret(key),
+      heartbeat_interval_seconds: settings.agent.heartbeatIntervalSeconds,
+      claim_interval_seconds: settings.agent.claimIntervalSeconds,
+    };
+  }
+
+  async config(agentId: string) {
+    const agent = await this.requireActive(agentId);
+    return {
+      agent_id: agent.agent_id,
+      name: agent.name,
+      region: agent.region,
+      tags: agent.tags,
+      key_epoch: agent.key_epoch,
+      deployment_targets: agent.tags.filter((tag) => tag.startsWith("env:")).map((tag) => tag.slice(4)),
+      schedule_interval_seconds: settings.agent.claimIntervalSeconds,
+      heartbeat_interval_seconds: settings.agent.heartbeatIntervalSeconds,
+      claim_interval_seconds: settings.agent.claimIntervalSeconds,
+    };
+  }
+
+  async heartbeat(agentId: string, figures: ResourceFigures) {
+    const updated = await this.store.agents.recordHeartbeat(agentId, figures, this.clock());
+    if (!updated) throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
+    return {
+      status: agentHealth(updated, this.clock()),
+      next_check_interval: settings.agent.heartbeatIntervalSeconds,
+    };
+  }
+
+  async get(agentId: string): Promise<AgentView> {
+    const agent = await this.store.agents.get(agentId);
+    if (!agent) throw new NotFoundError(`agent ${agentId} does not exist`);
+    return this.view(agent);
+  }
+
+  /** One page of agents; a status filter keeps reading pages until the page is full or the list ends. */
+  async list(options: { region?: string; status?: AgentHealth; limit: number; cursor?: string }) {
+    const agents: AgentView[] = [];
+    let cursor = options.cursor;
+    let nextCursor: string | null = null;
+    do {
+      const page = await this.store.agents.list({ region: options.region, limit: options.limit, cursor });
+      for (const agent of page.items) {
+        const view = this.view(agent);
+        if (options.status === undefined || view.status === options.status) agents.push(view);
+      }
+      nextCursor = page.nextCursor;
+      cursor = page.nextCursor ?? undefined;
+    } while (options.status !== undefined && agents.length < options.limit && nextCursor !== null);
+    return { agents: agents.slice(0, options.limit), next_cursor: nextCursor };
+  }
+
+  async revoke(agentId: string, actor: Principal): Promise<AgentView> {
+    if (!(await this.store.agents.get(agentId))) throw new NotFoundError(`agent ${agentId} does not exist`);
+    const tx = this.store.transaction();
+    this.store.agents.revoke(
+      tx,
+      agentId,
+      actor.id,
+      this.clock(),
+      () => new ConflictError(`agent ${agentId} is already revoked`),
+    );
+    await this.store.commit(tx);
+    return this.get(agentId);
+  }
+
+  /** The keys a signature with `keyid` = agentId may verify with; undefined when unknown or revoked. */
+  async signatureKeys(agentId: string): Promise<{ keys?: Buffer[]; revoked: boolean }> {
+    const agent = await this.store.agents.get(agentId);
+    if (!agent) return { revoked: false };
+    if (agent.revoked_at) return { revoked: true };
+    return { keys: await this.keys.acceptedAgentKeys(agent.agent_id, agent.key_epoch), revoked: false };
+  }
+
+  private async requireActive(agentId: string): Promise<AgentRecord> {
+    const agent = await this.store.agents.get(agentId);
+    if (!agent || agent.revoked_at)
+      throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
+    return agent;
+  }
+
+  private view(agent: AgentRecord): AgentView {
+    return {
+      agent_id: agent.agent_id,
+      name: agent.name,
+      region: agent.region,
+      tags: agent.tags,
+      version: agent.version,
+      status: agentHealth(agent, this.clock()),
+      key_epoch: agent.key_epoch,
+      registered_at: agent.registered_at,
+      last_heartbeat_at: agent.last_heartbeat_at ?? null,
+      last_figures: agent.last_figures ?? null,
+      revoked_at: agent.revoked_at ?? null,
+    };
+  }
+}

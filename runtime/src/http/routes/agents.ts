@@ -1,0 +1,124 @@
+import { z } from "zod";
+import { agentHealthStates } from "../../domain/agents/agent-health";
+import { settings } from "../../domain/settings";
+import { agentAccess, defineRoutes, publicAccess, userWith } from "../route";
+import { parseInput } from "../validate";
+
+const agentIdPath = z.object({ agent_id: z.string().regex(/^agt_[0-9a-z]{26}$/, "not an agent id") });
+const label = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9 ._:/-]*$/, "letters, digits and . _ : / - only");
+const tag = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._:/=-]*$/, "lower-case letters, digits and . _ : / = - only");
+
+const registrationTokenBody = z
+  .strictObject({
+    ttl_seconds: z.number().int().min(60).max(settings.registrationToken.maxTtlSeconds).optional(),
+  })
+  .optional();
+
+const registerBody = z.strictObject({
+  registration_token: z.string().min(1).max(256),
+  name: label,
+  region: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[a-z0-9][a-z0-9-]*$/, "lower-case letters, digits and dashes"),
+  tags: z.array(tag).max(32).default([]),
+  version: z.string().min(1).max(64).optional(),
+});
+
+const percent = z.number().min(0).max(100);
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const heartbeatBody = z.strictObject({
+  cpu_percent: percent,
+  memory_percent: percent,
+  disk_percent: percent,
+  jobs_queued: count,
+  jobs_completed: count,
+  uptime_seconds: z.number().min(0).max(1e10),
+});
+
+const listQuery = z.strictObject({
+  region: z.string().min(1).max(64).optional(),
+  status: z.enum(agentHealthStates).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: z.string().max(2048).optional(),
+});
+
+export const agentRoutes = defineRoutes([
+  {
+    method: "POST",
+    path: "/agents/registration-tokens",
+    access: userWith("agents:register-token"),
+    handle: async (req, res, runtime) => {
+      const body = parseInput(registrationTokenBody, req.body, "body");
+      res.status(201).json(await runtime.agents.createRegistrationToken(req.principal!, body?.ttl_seconds));
+    },
+  },
+  {
+    // Authenticated by the one-time registration token in the body.
+    method: "POST",
+    path: "/agents/register",
+    access: publicAccess,
+    handle: async (req, res, runtime) => {
+      const body = parseInput(registerBody, req.body, "body");
+      res.setHeader("Cache-Control", "no-store");
+      res.status(201).json(await runtime.agents.register(body));
+    },
+  },
+  {
+    method: "GET",
+    path: "/agents/:agent_id/config",
+    access: agentAccess,
+    handle: async (req, res, runtime) => {
+      const { agent_id } = parseInput(agentIdPath, req.params, "path");
+      res.setHeader("Cache-Control", "no-store");
+      res.json(await runtime.agents.config(agent_id));
+    },
+  },
+  {
+    method: "POST",
+    path: "/agents/:agent_id/heartbeat",
+    access: agentAccess,
+    handle: async (req, res, runtime) => {
+      const { agent_id } = parseInput(agentIdPath, req.params, "path");
+      const body = parseInput(heartbeatBody, req.body, "body");
+      res.json(await runtime.agents.heartbeat(agent_id, body));
+    },
+  },
+  {
+    method: "GET",
+    path: "/agents",
+    access: userWith("agents:read"),
+    handle: async (req, res, runtime) => {
+      const query = parseInput(listQuery, req.query, "query");
+      res.json(await runtime.agents.list(query));
+    },
+  },
+  {
+    method: "GET",
+    path: "/agents/:agent_id",
+    access: userWith("agents:read"),
+    handle: async (req, res, runtime) => {
+      const { agent_id } = parseInput(agentIdPath, req.params, "path");
+      res.json(await runtime.agents.get(agent_id));
+    },
+  },
+  {
+    method: "POST",
+    path: "/agents/:agent_id/revoke",
+    access: userWith("agents:revoke"),
+    handle: async (req, res, runtime) => {
+      const { agent_id } = parseInput(agentIdPath, req.params, "path");
+      res.json(await runtime.agents.revoke(agent_id, req.principal!));
+    },
+  },
+]);

@@ -1,0 +1,103 @@
+import { z } from "zod";
+import { settings } from "../../domain/settings";
+import { jobStatuses } from "../../store/jobs-repository";
+import { defineRoutes, userWith } from "../route";
+import { parseInput } from "../validate";
+
+/** A git ref as `git check-ref-format` allows it (branch, tag, or a full/abbreviated commit). */
+const gitRef = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[A-Za-z0-9._/-]+$/, "letters, digits and . _ / - only")
+  .refine(
+    (ref) =>
+      !ref.includes("..") &&
+      !ref.startsWith("/") &&
+      !ref.endsWith("/") &&
+      !ref.endsWith(".lock") &&
+      !ref.includes("//"),
+    "not a valid git ref",
+  );
+
+const jobFields = {
+  git_ref: gitRef,
+  repository: z.string().min(1).max(512).optional(),
+  command: z
+    .string()
+    .min(1)
+    .max(16 * 1024)
+    .optional(),
+  tags: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[a-z0-9][a-z0-9._:/=-]*$/, "lower-case tag"),
+    )
+    .max(32)
+    .default([]),
+  environment: z
+    .string()
+    .min(1)
+    .max(32)
+    .regex(/^[a-z][a-z0-9-]*$/, "lower-case letters, digits and dashes")
+    .optional(),
+  priority: z.number().int().min(0).max(100).default(50),
+  timeout_seconds: z.number().int().min(1).max(settings.job.maxTimeoutSeconds).optional(),
+};
+
+const createBody = z.strictObject({ ...jobFields, git_ref: gitRef.optional() }).optional();
+const createQuery = z.strictObject({ git_ref: gitRef.optional() });
+const createInput = z.strictObject(jobFields);
+
+const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, "visible ASCII only")
+  .optional();
+
+const listQuery = z.strictObject({
+  status: z.enum(jobStatuses).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: z.string().max(2048).optional(),
+});
+
+const jobIdPath = z.object({ job_id: z.string().regex(/^job_[0-9a-z]{26}$/, "not a job id") });
+
+export const jobRoutes = defineRoutes([
+  {
+    method: "POST",
+    path: "/jobs",
+    access: userWith("jobs:create"),
+    handle: async (req, res, runtime) => {
+      const query = parseInput(createQuery, req.query, "query");
+      const body = parseInput(createBody, req.body, "body");
+      const input = parseInput(createInput, { ...body, git_ref: body?.git_ref ?? query.git_ref }, "body");
+      const key = parseInput(idempotencyKey, req.headers["idempotency-key"], "header");
+      const { job, replayed } = await runtime.jobs.create(input, req.principal!, key);
+      if (replayed) res.setHeader("Idempotent-Replayed", "true");
+      res.status(201).location(`/jobs/${job.job_id}`).json(job);
+    },
+  },
+  {
+    method: "GET",
+    path: "/jobs",
+    access: userWith("jobs:read"),
+    handle: async (req, res, runtime) => {
+      const query = parseInput(listQuery, req.query, "query");
+      res.json(await runtime.jobs.list(query));
+    },
+  },
+  {
+    method: "GET",
+    path: "/jobs/:job_id",
+    access: userWith("jobs:read"),
+    handle: async (req, res, runtime) => {
+      const { job_id } = parseInput(jobIdPath, req.params, "path");
+      res.json(await runtime.jobs.get(job_id));
+    },
+  },
+]);

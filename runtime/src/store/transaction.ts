@@ -1,0 +1,78 @@
+import {
+  type DynamoDBDocumentClient,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from "@aws-sdk/lib-dynamodb";
+import { ServiceUnavailableError } from "../domain/errors";
+
+export type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
+
+/**
+ * Writes that must happen together. Repositories add their puts/updates (each with the domain error to
+ * raise when its condition fails); `commit` sends them as one TransactWriteItems, so a refused condition
+ * anywhere leaves nothing changed. The audit trail adds its record to the same transaction.
+ */
+export class WriteTransaction {
+  readonly items: TransactItem[] = [];
+  private readonly failures: ((() => Error) | undefined)[] = [];
+  /** Run after a successful commit (e.g. emitting log lines for what was written). */
+  readonly afterCommit: (() => void)[] = [];
+
+  add(item: TransactItem, onConditionFailed?: () => Error): this {
+    this.items.push(item);
+    this.failures.push(onConditionFailed);
+    return this;
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  /** The error declared for the first item whose condition failed, if any. */
+  errorFor(reasons: readonly { Code?: string }[]): Error | undefined {
+    for (const [index, reason] of reasons.entries()) {
+      if (reason.Code === "ConditionalCheckFailed") {
+        const failure = this.failures[index];
+        if (failure) return failure();
+      }
+    }
+    return undefined;
+  }
+}
+
+const MAX_CONFLICT_RETRIES = 3;
+
+export async function commitTransaction(doc: DynamoDBDocumentClient, tx: WriteTransaction): Promise<void> {
+  if (tx.size === 0) return;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await doc.send(new TransactWriteCommand({ TransactItems: tx.items }));
+      for (const callback of tx.afterCommit) callback();
+      return;
+    } catch (error) {
+      if (!isTransactionCanceled(error)) throw error;
+      const reasons = error.CancellationReasons ?? [];
+      const declared = tx.errorFor(reasons);
+      if (declared) throw declared;
+      const conflict = reasons.some((reason) => reason.Code === "TransactionConflict");
+      if (conflict && attempt < MAX_CONFLICT_RETRIES) {
+        await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** attempt + Math.random() * 10));
+        continue;
+      }
+      if (conflict) throw new ServiceUnavailableError("the write conflicted with concurrent writes; retry");
+      throw error;
+    }
+  }
+}
+
+interface CanceledError extends Error {
+  CancellationReasons?: { Code?: string; Message?: string }[];
+}
+
+function isTransactionCanceled(error: unknown): error is CanceledError {
+  return error instanceof Error && error.name === "TransactionCanceledException";
+}
+
+export function isConditionalCheckFailed(error: unknown): boolean {
+  return error instanceof Error && error.name === "ConditionalCheckFailedException";
+}

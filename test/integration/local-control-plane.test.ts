@@ -1,0 +1,100 @@
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, startCli, waitForExit } from "../support/cli";
+
+let dataDir: string;
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "hcp-local-"));
+});
+afterAll(() => rm(dataDir, { recursive: true, force: true }));
+
+function javaChildrenOf(pid: number): string[] {
+  try {
+    return execFileSync("pgrep", ["-P", String(pid), "-f", "DynamoDBLocal"], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+describe("the local control plane (npm start)", () => {
+  it("keeps every record across a restart, and the CLI works with it stopped or running", async () => {
+    // A token made while nothing runs (the CLI starts the embedded database itself).
+    const offline = await runCli([
+      "token",
+      "create",
+      "--role",
+      "operator",
+      "--name",
+      "ci",
+      "--data-dir",
+      dataDir,
+    ]);
+    expect(offline.code, offline.stderr).toBe(0);
+    const operator = offline.stdout.trim();
+    expect(operator).toMatch(/^hcp_[A-Za-z0-9_-]{43}$/);
+    expect(offline.stdout).not.toMatch(/expires/);
+    expect((await stat(join(dataDir, "secrets.key"))).mode & 0o777).toBe(0o600);
+
+    const first = await startCli(["--port", "0", "--data-dir", dataDir]);
+    expect(first.output()).toMatch(/Console:\s+http:\/\/127\.0\.0\.1:\d+\/console/);
+    expect(first.output()).toMatch(/\/auth\/signin-link\?token=hcs_/);
+    const created = await fetch(`${first.url}/jobs?git_ref=main`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${operator}` },
+    });
+    expect(created.status).toBe(201);
+    const job = (await created.json()) as { job_id: string };
+
+    // The CLI reuses the running control plane's database.
+    const link = await runCli(["signin-link", "--data-dir", dataDir]);
+    expect(link.code, link.stderr).toBe(0);
+    expect(link.stdout.trim()).toBe(
+      `${first.url}/auth/signin-link?token=${link.stdout.trim().split("token=")[1]}`,
+    );
+    const signin = await fetch(link.stdout.trim(), { redirect: "manual" });
+    expect(signin.status).toBe(303);
+
+    first.child.kill("SIGTERM");
+    expect(await waitForExit(first.child)).toBe(0);
+    expect(javaChildrenOf(first.child.pid!)).toEqual([]);
+
+    const second = await startCli(["--port", "0", "--data-dir", dataDir]);
+    try {
+      const read = await fetch(`${second.url}/jobs/${job.job_id}`, {
+        headers: { authorization: `Bearer ${operator}` },
+      });
+      expect(read.status).toBe(200);
+      expect(((await read.json()) as { git_ref: string }).git_ref).toBe("main");
+    } finally {
+      second.child.kill("SIGINT");
+      expect(await waitForExit(second.child)).toBe(0);
+    }
+  });
+
+  it("says in one line what to install when Java is missing", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hcp-nojava-"));
+    try {
+      const result = await runCli(["start", "--port", "0", "--data-dir", dir], { PATH: "/nonexistent" });
+      expect(result.code).toBe(1);
+      const lines = result.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/Java 17\+ .*openjdk-17-jre-headless/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses an invalid flag value with a clear message", async () => {
+    const result = await runCli(["token", "create", "--role", "superuser"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/superuser/);
+    const ttl = await runCli(["token", "create", "--role", "admin", "--ttl", "forever"]);
+    expect(ttl.stderr).toMatch(/not a duration/);
+  });
+});
