@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { systemContext } from "../../runtime/src/domain/principal";
 import { signRequest } from "../../runtime/src/identity/http-signatures";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane";
 
@@ -77,10 +78,7 @@ describe("registration", () => {
     let now = Date.now();
     const local = await startTestControlPlane("agents-expired", { clock: () => new Date(now) });
     try {
-      const { token } = await local.runtime.agents.createRegistrationToken(
-        { type: "system", id: "test" },
-        60,
-      );
+      const { token } = await local.runtime.agents.createRegistrationToken(systemContext("test"), 60);
       now += 61_000;
       const late = await local.request("POST", "/agents/register", {
         body: { registration_token: token, name: "late", region: "eu-west-1" },

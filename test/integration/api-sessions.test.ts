@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { systemContext } from "../../runtime/src/domain/principal";
 import { hashToken } from "../../runtime/src/identity/tokens";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane";
 
@@ -9,11 +10,13 @@ beforeAll(async () => {
 afterAll(() => cp.close());
 
 async function signIn(): Promise<{ sessionId: string; setCookie: string }> {
-  const link = await cp.runtime.sessions.createSigninLink({
-    userId: "local-admin",
-    role: "admin",
-    createdBy: "system:test",
-  });
+  const link = await cp.runtime.sessions.createSigninLink(
+    {
+      userId: "local-admin",
+      role: "admin",
+    },
+    systemContext("test"),
+  );
   const response = await cp.request("GET", `/auth/signin-link?token=${link.token}`);
   expect(response.status).toBe(303);
   expect(response.headers.get("location")).toBe("/console/");
@@ -41,11 +44,13 @@ describe("sign-in link", () => {
   });
 
   it("works once", async () => {
-    const link = await cp.runtime.sessions.createSigninLink({
-      userId: "local-admin",
-      role: "admin",
-      createdBy: "system:test",
-    });
+    const link = await cp.runtime.sessions.createSigninLink(
+      {
+        userId: "local-admin",
+        role: "admin",
+      },
+      systemContext("test"),
+    );
     expect((await cp.request("GET", `/auth/signin-link?token=${link.token}`)).status).toBe(303);
     const again = await cp.request("GET", `/auth/signin-link?token=${link.token}`);
     expect(again.status).toBe(401);
@@ -53,11 +58,13 @@ describe("sign-in link", () => {
   });
 
   it("is refused through a proxy (loopback only)", async () => {
-    const link = await cp.runtime.sessions.createSigninLink({
-      userId: "local-admin",
-      role: "admin",
-      createdBy: "system:test",
-    });
+    const link = await cp.runtime.sessions.createSigninLink(
+      {
+        userId: "local-admin",
+        role: "admin",
+      },
+      systemContext("test"),
+    );
     const proxied = await cp.request("GET", `/auth/signin-link?token=${link.token}`, {
       headers: { "x-forwarded-for": "203.0.113.9" },
     });

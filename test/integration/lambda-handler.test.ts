@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { systemContext } from "../../runtime/src/domain/principal";
 import { type ApiHandler, createApiHandler } from "../../runtime/src/lambda/api";
 import { httpApiEvent, lambdaContext } from "../support/apigateway-event";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane";
@@ -72,11 +73,13 @@ describe("the API Lambda handler (API Gateway HTTP API, payload 2.0)", () => {
   });
 
   it("refuses a sign-in link through API Gateway (not loopback)", async () => {
-    const link = await cp.runtime.sessions.createSigninLink({
-      userId: "x",
-      role: "admin",
-      createdBy: "test",
-    });
+    const link = await cp.runtime.sessions.createSigninLink(
+      {
+        userId: "x",
+        role: "admin",
+      },
+      systemContext("test"),
+    );
     const result = await handler(httpApiEvent("GET", `/auth/signin-link?token=${link.token}`), lambdaContext);
     expect(result.statusCode).toBe(403);
   });

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type AgentIdentity, signedFetch } from "../../runtime/src/agent/signed-fetch";
 import { loadEnv } from "../../runtime/src/config/env";
-import type { Clock } from "../../runtime/src/domain/principal";
+import { type Clock, systemContext } from "../../runtime/src/domain/principal";
 import { createApp } from "../../runtime/src/http/app";
 import { decodeAgentSecret } from "../../runtime/src/identity/agent-keys";
 import type { Role } from "../../runtime/src/identity/permissions";
@@ -104,7 +104,7 @@ export async function startTestControlPlane(
     let value = tokens.get(role);
     if (!value) {
       value = (
-        await runtime.credentials.createApiToken({ role, name: `test-${role}`, createdBy: "system:test" })
+        await runtime.credentials.createApiToken({ role, name: `test-${role}` }, systemContext("test"))
       ).token;
       tokens.set(role, value);
     }

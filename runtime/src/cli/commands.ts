@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { Env } from "../config/env";
+import { systemContext } from "../domain/principal";
 import type { Role } from "../identity/permissions";
 import { openLocalRuntime, readRunningState, startLocalControlPlane } from "../local/control-plane";
 import { createLogger } from "../logger";
@@ -10,11 +11,13 @@ const LOCAL_ADMIN = "local-admin";
 export async function start(env: Env): Promise<void> {
   const logger = createLogger({ level: env.LOG_LEVEL });
   const controlPlane = await startLocalControlPlane(env, logger);
-  const link = await controlPlane.runtime.sessions.createSigninLink({
-    userId: LOCAL_ADMIN,
-    role: "admin",
-    createdBy: "system:start",
-  });
+  const link = await controlPlane.runtime.sessions.createSigninLink(
+    {
+      userId: LOCAL_ADMIN,
+      role: "admin",
+    },
+    systemContext("start"),
+  );
   process.stderr.write(
     [
       "",
@@ -59,12 +62,14 @@ export async function createToken(
   options: { role: Role; name: string; ttl: number },
 ): Promise<void> {
   const created = await withRuntime(env, (runtime) =>
-    runtime.credentials.createApiToken({
-      role: options.role,
-      name: options.name,
-      ttlSeconds: options.ttl,
-      createdBy: "system:cli",
-    }),
+    runtime.credentials.createApiToken(
+      {
+        role: options.role,
+        name: options.name,
+        ttlSeconds: options.ttl,
+      },
+      systemContext("cli"),
+    ),
   );
   process.stderr.write(
     `API token "${options.name}" (${options.role}), expires ${created.expires_at}. Shown once:\n`,
@@ -77,7 +82,7 @@ export async function createSigninLink(env: Env): Promise<void> {
   const running = await readRunningState(resolve(env.HYBRID_CICD_DATA_DIR));
   const base = running?.url ?? env.HYBRID_CICD_PUBLIC_URL ?? `http://${env.HOST}:${env.PORT}`;
   const link = await withRuntime(env, (runtime) =>
-    runtime.sessions.createSigninLink({ userId: LOCAL_ADMIN, role: "admin", createdBy: "system:cli" }),
+    runtime.sessions.createSigninLink({ userId: LOCAL_ADMIN, role: "admin" }, systemContext("cli")),
   );
   process.stderr.write(`One-time sign-in link (expires ${link.expires_at}):\n`);
   process.stdout.write(`${base}/auth/signin-link?token=${link.token}\n`);

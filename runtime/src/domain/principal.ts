@@ -27,3 +27,24 @@ export interface RequestContext {
 export type Clock = () => Date;
 
 export const epochSeconds = (date: Date): number => Math.floor(date.getTime() / 1000);
+
+/** The audit actor for a request: who, from where, with what. */
+export function auditActor(context: RequestContext): {
+  type: "user" | "agent" | "system" | "anonymous";
+  id: string;
+  ip?: string;
+  user_agent?: string;
+} {
+  const principal = context.principal;
+  return {
+    type: principal?.type ?? "anonymous",
+    id: principal?.id ?? "anonymous",
+    ip: context.ip,
+    user_agent: context.userAgent?.slice(0, 256),
+  };
+}
+
+/** A context for work started at the machine (CLI, start-up), not by a request. */
+export function systemContext(id: string, requestId = `system-${Date.now()}`): RequestContext {
+  return { requestId, principal: { type: "system", id } };
+}

@@ -8,6 +8,20 @@ import { ServiceUnavailableError } from "../domain/errors";
 export type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
 
 /**
+ * What a use case says happened; the audit trail turns it into a hash-chained event written in the
+ * same transaction as the change (no change without its record). Never put secrets in `details`.
+ */
+export interface AuditDraft {
+  /** Dotted verb, e.g. `job.create`, `session.create`, `agent.revoke`. */
+  action: string;
+  actor: { type: "user" | "agent" | "system" | "anonymous"; id: string; ip?: string; user_agent?: string };
+  target: { type: string; id: string };
+  outcome: "success" | "denied" | "error";
+  request_id?: string;
+  details?: Record<string, unknown>;
+}
+
+/**
  * Writes that must happen together. Repositories add their puts/updates (each with the domain error to
  * raise when its condition fails); `commit` sends them as one TransactWriteItems, so a refused condition
  * anywhere leaves nothing changed. The audit trail adds its record to the same transaction.
@@ -17,6 +31,14 @@ export class WriteTransaction {
   private readonly failures: ((() => Error) | undefined)[] = [];
   /** Run after a successful commit (e.g. emitting log lines for what was written). */
   readonly afterCommit: (() => void)[] = [];
+
+  /** Audit events to write with this transaction (see AuditDraft). */
+  readonly auditDrafts: AuditDraft[] = [];
+
+  audit(draft: AuditDraft): this {
+    this.auditDrafts.push(draft);
+    return this;
+  }
 
   add(item: TransactItem, onConditionFailed?: () => Error): this {
     this.items.push(item);

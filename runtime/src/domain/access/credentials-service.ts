@@ -3,7 +3,7 @@ import { generateToken, hashToken, looksLike } from "../../identity/tokens";
 import type { CredentialRecord } from "../../store/credentials-repository";
 import type { Store } from "../../store/store";
 import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError } from "../errors";
-import { type Clock, epochSeconds, type Principal } from "../principal";
+import { auditActor, type Clock, epochSeconds, type Principal, type RequestContext } from "../principal";
 import { settings } from "../settings";
 
 /** API tokens: created by an admin (or the CLI), shown once, hashed at rest, revocable. */
@@ -13,7 +13,7 @@ export class CredentialsService {
     private readonly clock: Clock,
   ) {}
 
-  async createApiToken(input: { role: Role; name: string; ttlSeconds?: number; createdBy: string }) {
+  async createApiToken(input: { role: Role; name: string; ttlSeconds?: number }, context: RequestContext) {
     const ttl = input.ttlSeconds ?? settings.apiToken.defaultTtlSeconds;
     if (ttl <= 0 || ttl > settings.apiToken.maxTtlSeconds) {
       throw new ValidationError("ttl is out of range", [
@@ -29,11 +29,19 @@ export class CredentialsService {
       name: input.name,
       role: input.role,
       created_at: now.toISOString(),
-      created_by: input.createdBy,
+      created_by: auditActor(context).id,
       expires_at: epochSeconds(now) + ttl,
     };
     const tx = this.store.transaction();
     this.store.credentials.put(tx, record, () => new ConflictError("token collision; retry"));
+    tx.audit({
+      action: "token.create",
+      actor: auditActor(context),
+      target: { type: "api_token", id: record.credential_id },
+      outcome: "success",
+      request_id: context.requestId,
+      details: { name: record.name, role: record.role, expires_at: record.expires_at },
+    });
     await this.store.commit(tx);
     return {
       token,
@@ -63,7 +71,7 @@ export class CredentialsService {
     };
   }
 
-  async revokeApiToken(tokenHash: string): Promise<void> {
+  async revokeApiToken(tokenHash: string, context: RequestContext): Promise<void> {
     const tx = this.store.transaction();
     this.store.credentials.revoke(
       tx,
@@ -71,6 +79,13 @@ export class CredentialsService {
       this.clock(),
       () => new NotFoundError("no such active token"),
     );
+    tx.audit({
+      action: "token.revoke",
+      actor: auditActor(context),
+      target: { type: "api_token", id: tokenHash.slice(0, 12) },
+      outcome: "success",
+      request_id: context.requestId,
+    });
     await this.store.commit(tx);
   }
 }

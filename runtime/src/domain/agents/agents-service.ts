@@ -6,7 +6,7 @@ import type { CredentialRecord } from "../../store/credentials-repository";
 import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { ConflictError, NotFoundError, UnauthenticatedError } from "../errors";
-import { type Clock, epochSeconds, type Principal } from "../principal";
+import { auditActor, type Clock, epochSeconds, type RequestContext } from "../principal";
 import { settings } from "../settings";
 import { type AgentHealth, agentHealth } from "./agent-health";
 import type { WorkloadKeys } from "./workload-keys";
@@ -42,7 +42,7 @@ export class AgentsService {
   ) {}
 
   async createRegistrationToken(
-    actor: Principal,
+    context: RequestContext,
     ttlSeconds: number = settings.registrationToken.defaultTtlSeconds,
   ) {
     const now = this.clock();
@@ -53,11 +53,19 @@ export class AgentsService {
       kind: "registration",
       name: "agent registration",
       created_at: now.toISOString(),
-      created_by: actor.id,
+      created_by: auditActor(context).id,
       expires_at: epochSeconds(now) + ttlSeconds,
     };
     const tx = this.store.transaction();
     this.store.credentials.put(tx, record, () => new ConflictError("token collision; retry"));
+    tx.audit({
+      action: "agent.registration_token.create",
+      actor: auditActor(context),
+      target: { type: "registration_token", id: record.credential_id },
+      outcome: "success",
+      request_id: context.requestId,
+      details: { expires_at: record.expires_at },
+    });
     await this.store.commit(tx);
     return { token, expires_at: new Date(record.expires_at * 1000).toISOString() };
   }
@@ -66,7 +74,7 @@ export class AgentsService {
    * Consumes the registration token and creates the agent in one transaction, then hands the agent its
    * derived key — the only time it is ever shown.
    */
-  async register(input: RegistrationInput) {
+  async register(input: RegistrationInput, context: RequestContext) {
     const refused = () =>
       new UnauthenticatedError("the registration token is invalid, expired or already used");
     if (!looksLike("registrationToken", input.registration_token)) throw refused();
@@ -93,6 +101,20 @@ export class AgentsService {
       refused,
     );
     this.store.agents.put(tx, agent, () => new ConflictError("agent id collision; retry"));
+    tx.audit({
+      action: "agent.register",
+      actor: { ...auditActor(context), type: "agent", id: agent.agent_id },
+      target: { type: "agent", id: agent.agent_id },
+      outcome: "success",
+      request_id: context.requestId,
+      details: {
+        name: agent.name,
+        region: agent.region,
+        tags: agent.tags,
+        registration_token: agent.registered_by,
+        key_epoch: agent.key_epoch,
+      },
+    });
     await this.store.commit(tx);
     return {
       agent_id: agent.agent_id,
@@ -149,16 +171,23 @@ export class AgentsService {
     return { agents: agents.slice(0, options.limit), next_cursor: nextCursor };
   }
 
-  async revoke(agentId: string, actor: Principal): Promise<AgentView> {
+  async revoke(agentId: string, context: RequestContext): Promise<AgentView> {
     if (!(await this.store.agents.get(agentId))) throw new NotFoundError(`agent ${agentId} does not exist`);
     const tx = this.store.transaction();
     this.store.agents.revoke(
       tx,
       agentId,
-      actor.id,
+      auditActor(context).id,
       this.clock(),
       () => new ConflictError(`agent ${agentId} is already revoked`),
     );
+    tx.audit({
+      action: "agent.revoke",
+      actor: auditActor(context),
+      target: { type: "agent", id: agentId },
+      outcome: "success",
+      request_id: context.requestId,
+    });
     await this.store.commit(tx);
     return this.get(agentId);
   }

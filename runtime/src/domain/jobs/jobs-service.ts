@@ -4,7 +4,7 @@ import type { JobRecord, JobStatus } from "../../store/jobs-repository";
 import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { ConflictError, IdempotencyMismatchError, NotFoundError } from "../errors";
-import { type Clock, epochSeconds, type Principal } from "../principal";
+import { auditActor, type Clock, epochSeconds, type RequestContext } from "../principal";
 import { settings } from "../settings";
 
 export interface CreateJobInput {
@@ -35,10 +35,11 @@ export class JobsService {
    */
   async create(
     input: CreateJobInput,
-    actor: Principal,
+    context: RequestContext,
     idempotencyKey?: string,
   ): Promise<{ job: JobView; replayed: boolean }> {
     const now = this.clock();
+    const actor = auditActor(context);
     const job: JobRecord = {
       job_id: `job_${ulid().toLowerCase()}`,
       status: "queued",
@@ -57,6 +58,19 @@ export class JobsService {
     };
     const tx = this.store.transaction();
     this.store.jobs.put(tx, job, () => new ConflictError("job id collision; retry"));
+    tx.audit({
+      action: "job.create",
+      actor: actor,
+      target: { type: "job", id: job.job_id },
+      outcome: "success",
+      request_id: context.requestId,
+      details: {
+        git_ref: job.git_ref,
+        repository: job.repository,
+        environment: job.environment,
+        tags: job.tags,
+      },
+    });
     const scopedKey =
       idempotencyKey === undefined ? undefined : `${actor.type}:${actor.id}#jobs.create#${idempotencyKey}`;
     const fingerprint = createHash("sha256")

@@ -4,7 +4,7 @@ import type { CredentialRecord } from "../../store/credentials-repository";
 import type { SessionRecord } from "../../store/sessions-repository";
 import type { Store } from "../../store/store";
 import { ConflictError, UnauthenticatedError } from "../errors";
-import { type Clock, epochSeconds, type Principal, type RequestContext } from "../principal";
+import { auditActor, type Clock, epochSeconds, type Principal, type RequestContext } from "../principal";
 import { settings } from "../settings";
 
 export interface SessionView {
@@ -25,7 +25,7 @@ export class SessionsService {
   ) {}
 
   /** A one-time, short-lived sign-in link token (the CLI prints it as a URL). */
-  async createSigninLink(input: { userId: string; role: Role; createdBy: string }) {
+  async createSigninLink(input: { userId: string; role: Role }, context: RequestContext) {
     const now = this.clock();
     const token = generateToken("signinLink");
     const record: CredentialRecord = {
@@ -35,11 +35,19 @@ export class SessionsService {
       name: input.userId,
       role: input.role,
       created_at: now.toISOString(),
-      created_by: input.createdBy,
+      created_by: auditActor(context).id,
       expires_at: epochSeconds(now) + settings.signinLink.ttlSeconds,
     };
     const tx = this.store.transaction();
     this.store.credentials.put(tx, record, () => new ConflictError("token collision; retry"));
+    tx.audit({
+      action: "signin_link.create",
+      actor: auditActor(context),
+      target: { type: "signin_link", id: record.credential_id },
+      outcome: "success",
+      request_id: context.requestId,
+      details: { user_id: input.userId, role: input.role },
+    });
     await this.store.commit(tx);
     return { token, expires_at: new Date(record.expires_at * 1000).toISOString() };
   }
@@ -77,6 +85,19 @@ export class SessionsService {
       refused,
     );
     this.store.sessions.put(tx, session, () => new ConflictError("session collision; retry"));
+    tx.audit({
+      action: "session.create",
+      actor: { type: "user", id: session.user_id, ip: context.ip, user_agent: session.user_agent },
+      target: { type: "session", id: session.session_hash.slice(0, 12) },
+      outcome: "success",
+      request_id: context.requestId,
+      details: {
+        provider: session.provider,
+        role: session.role,
+        via: "signin_link",
+        link: link.credential_id,
+      },
+    });
     await this.store.commit(tx);
     return { sessionId, session };
   }
@@ -118,10 +139,20 @@ export class SessionsService {
   }
 
   /** Ends a session; ending an unknown or already ended session is not an error (logout is idempotent). */
-  async logout(sessionId: string): Promise<void> {
+  async logout(sessionId: string, context: RequestContext): Promise<void> {
     if (!looksLike("session", sessionId)) return;
+    const session = await this.store.sessions.get(hashToken(sessionId));
+    if (!session) return;
     const tx = this.store.transaction();
-    this.store.sessions.delete(tx, hashToken(sessionId));
+    this.store.sessions.delete(tx, session.session_hash);
+    tx.audit({
+      action: "session.delete",
+      actor: { ...auditActor(context), type: "user", id: session.user_id },
+      target: { type: "session", id: session.session_hash.slice(0, 12) },
+      outcome: "success",
+      request_id: context.requestId,
+      details: { reason: "logout" },
+    });
     await this.store.commit(tx);
   }
 }

@@ -60,7 +60,7 @@ export const agentRoutes = defineRoutes([
     access: userWith("agents:register-token"),
     handle: async (req, res, runtime) => {
       const body = parseInput(registrationTokenBody, req.body, "body");
-      res.status(201).json(await runtime.agents.createRegistrationToken(req.principal!, body?.ttl_seconds));
+      res.status(201).json(await runtime.agents.createRegistrationToken(req.context, body?.ttl_seconds));
     },
   },
   {
@@ -71,7 +71,7 @@ export const agentRoutes = defineRoutes([
     handle: async (req, res, runtime) => {
       const body = parseInput(registerBody, req.body, "body");
       res.setHeader("Cache-Control", "no-store");
-      res.status(201).json(await runtime.agents.register(body));
+      res.status(201).json(await runtime.agents.register(body, req.context));
     },
   },
   {
@@ -118,7 +118,7 @@ export const agentRoutes = defineRoutes([
     access: userWith("agents:revoke"),
     handle: async (req, res, runtime) => {
       const { agent_id } = parseInput(agentIdPath, req.params, "path");
-      res.json(await runtime.agents.revoke(agent_id, req.principal!));
+      res.json(await runtime.agents.revoke(agent_id, req.context));
     },
   },
 ]);

@@ -33,7 +33,7 @@ export const authRoutes = defineRoutes([
     handle: async (req, res, runtime) => {
       const query = parseInput(logoutQuery, req.query, "query");
       const sessionId = query.session_id ?? sessionCookie(req);
-      if (sessionId !== undefined) await runtime.sessions.logout(sessionId);
+      if (sessionId !== undefined) await runtime.sessions.logout(sessionId, req.context);
       res.clearCookie(SESSION_COOKIE, { path: "/" });
       res.json({ status: "logged out" });
     },

@@ -77,7 +77,7 @@ export const jobRoutes = defineRoutes([
       const body = parseInput(createBody, req.body, "body");
       const input = parseInput(createInput, { ...body, git_ref: body?.git_ref ?? query.git_ref }, "body");
       const key = parseInput(idempotencyKey, req.headers["idempotency-key"], "header");
-      const { job, replayed } = await runtime.jobs.create(input, req.principal!, key);
+      const { job, replayed } = await runtime.jobs.create(input, req.context, key);
       if (replayed) res.setHeader("Idempotent-Replayed", "true");
       res.status(201).location(`/jobs/${job.job_id}`).json(job);
     },
