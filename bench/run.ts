@@ -1,0 +1,16 @@
+/**
+ * `npm run bench`: every benchmark, each printing its figures beside a baseline measured in the same
+ * run. Benchmarks never pass or fail on time. Pick some with `npm run bench -- heartbeat claims`.
+ */
+import { runHeartbeatBench } from "./heartbeat";
+
+const benches: Record<string, () => Promise<unknown>> = {
+  heartbeat: runHeartbeatBench,
+};
+
+const wanted = process.argv.slice(2);
+for (const [name, run] of Object.entries(benches)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  console.log(`\n=== ${name} ===`);
+  await run();
+}

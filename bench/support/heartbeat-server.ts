@@ -1,0 +1,63 @@
+/**
+ * Child process for the heartbeat bench: serves the full control plane and, beside it, a bare express
+ * route doing the same single DynamoDB write, so the load generator does not share their event loop.
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import express from "express";
+import { loadEnv } from "../../runtime/src/config/env";
+import { systemContext } from "../../runtime/src/domain/principal";
+import { createApp } from "../../runtime/src/http/app";
+import { createLogger } from "../../runtime/src/logger";
+import { createRuntime } from "../../runtime/src/runtime";
+import { LocalSecretStore } from "../../runtime/src/secrets/local-secret-store";
+import { createDynamoClients } from "../../runtime/src/store/client";
+
+const [endpoint, prefix, dataDir] = process.argv.slice(2) as [string, string, string];
+const env = loadEnv({
+  HYBRID_CICD_TABLE_PREFIX: prefix,
+  HYBRID_CICD_DATA_DIR: dataDir,
+  DYNAMODB_ENDPOINT: endpoint,
+});
+const { doc } = createDynamoClients({ endpoint, region: env.AWS_REGION });
+const runtime = createRuntime({
+  env,
+  doc,
+  secretStore: await LocalSecretStore.open(dataDir),
+  logger: createLogger({ level: "silent" }),
+});
+await runtime.workloadKeys.ensureRootKey();
+
+const listen = (app: express.Express) =>
+  new Promise<string>((resolve) => {
+    const server = createServer(app);
+    server.keepAliveTimeout = 60_000;
+    server.listen(0, "127.0.0.1", () =>
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    );
+  });
+
+const full = await listen(createApp(runtime, { secureCookies: false }));
+
+const bare = express();
+bare.post("/bare/:agent_id/heartbeat", express.json(), async (req, res) => {
+  await doc.send(
+    new UpdateCommand({
+      TableName: runtime.store.tables.agents,
+      Key: { agent_id: req.params.agent_id },
+      UpdateExpression: "SET last_heartbeat_at = :now, last_figures = :figures",
+      ConditionExpression: "attribute_exists(agent_id)",
+      ExpressionAttributeValues: { ":now": new Date().toISOString(), ":figures": req.body },
+    }),
+  );
+  res.json({ status: "healthy", next_check_interval: 30 });
+});
+const bareUrl = await listen(bare);
+
+const { token } = await runtime.agents.createRegistrationToken(systemContext("bench"));
+const registered = await runtime.agents.register(
+  { registration_token: token, name: "bench", region: "bench", tags: [] },
+  systemContext("bench"),
+);
+process.stdout.write(`${JSON.stringify({ full, bare: bareUrl, agent: registered })}\n`);
