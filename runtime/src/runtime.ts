@@ -1,12 +1,23 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import type { Env } from "./config/env";
+import { ConfigurationError, type Env } from "./config/env";
 import { CredentialsService } from "./domain/access/credentials-service";
+import { parseConfiguredBindings, RoleBindings } from "./domain/access/role-bindings";
+import { createSecurityEvents } from "./domain/access/security-events";
 import { AgentsService } from "./domain/agents/agents-service";
 import { WorkloadKeys } from "./domain/agents/workload-keys";
+import { AuditService } from "./domain/audit/audit-service";
+import { AuditSigningKeys } from "./domain/audit/audit-signing";
+import { AgentJobsService } from "./domain/jobs/agent-jobs-service";
 import { JobsService } from "./domain/jobs/jobs-service";
+import { QueueMetricsService } from "./domain/jobs/queue-metrics";
+import { Sweeper } from "./domain/jobs/sweeper";
 import type { Clock } from "./domain/principal";
+import { OAuthSignIn } from "./domain/sessions/oauth-sign-in";
 import { SessionsService } from "./domain/sessions/sessions-service";
+import { InvalidLifecycleSettingsError, type LifecycleSettings, lifecycleSettings } from "./domain/settings";
+import { clientSecretsFrom, OAuthClients, providerSettings } from "./identity/oauth-providers";
 import type { Logger } from "./logger";
+import { secretId } from "./secrets/catalog";
 import type { SecretStore } from "./secrets/secret-store";
 import { Store } from "./store/store";
 
@@ -25,8 +36,32 @@ export interface RuntimeDependencies {
 export function createRuntime(dependencies: RuntimeDependencies) {
   const clock = dependencies.clock ?? (() => new Date());
   const { env, logger, secretStore } = dependencies;
-  const store = new Store(dependencies.doc, env.HYBRID_CICD_TABLE_PREFIX);
+  // Every transaction with audit drafts is chained by the store (decision 003).
+  const store = new Store(dependencies.doc, env.HYBRID_CICD_TABLE_PREFIX, {
+    environment: env.HYBRID_CICD_ENVIRONMENT,
+    clock,
+    logger,
+  });
+  const auditKeys = new AuditSigningKeys(secretStore, env.HYBRID_CICD_SECRET_PREFIX, () => clock().getTime());
   const workloadKeys = new WorkloadKeys(secretStore, env.HYBRID_CICD_SECRET_PREFIX, () => clock().getTime());
+  const lifecycle = lifecycleFromEnv(env);
+  // Identity: sessions, role bindings, OAuth sign-in (docs/identity.md). Bad provider or binding
+  // configuration throws a ConfigurationError here, at start-up.
+  const securityEvents = createSecurityEvents(store, logger);
+  const bindings = new RoleBindings(store, clock, parseConfiguredBindings(env.HYBRID_CICD_ROLE_BINDINGS));
+  const sessions = new SessionsService(
+    store,
+    clock,
+    { idleSeconds: env.HYBRID_CICD_SESSION_IDLE_TIMEOUT, absoluteSeconds: env.HYBRID_CICD_SESSION_MAX_AGE },
+    bindings,
+    securityEvents,
+  );
+  const oauthClients = new OAuthClients(
+    providerSettings(env),
+    clientSecretsFrom(() =>
+      secretStore.getSecretValue(secretId(env.HYBRID_CICD_SECRET_PREFIX, "oauthClientSecrets")),
+    ),
+  );
   return {
     env,
     logger,
@@ -34,11 +69,41 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     store,
     secretStore,
     workloadKeys,
-    sessions: new SessionsService(store, clock),
+    auditKeys,
+    audit: new AuditService(store, auditKeys, { environment: env.HYBRID_CICD_ENVIRONMENT, clock, logger }),
+    securityEvents,
+    bindings,
+    sessions,
+    signIn: new OAuthSignIn(store, clock, oauthClients, sessions),
     credentials: new CredentialsService(store, clock),
-    agents: new AgentsService(store, workloadKeys, clock),
+    lifecycle,
+    agents: new AgentsService(store, workloadKeys, clock, lifecycle),
     jobs: new JobsService(store, clock),
+    agentJobs: new AgentJobsService(store, clock, lifecycle),
+    queueMetrics: new QueueMetricsService(store, clock, lifecycle),
+    sweeper: new Sweeper(store, clock, lifecycle),
   };
+}
+
+/** The job lifecycle's timings: defaults, overridden by HYBRID_CICD_* variables, checked together. */
+function lifecycleFromEnv(env: Env): LifecycleSettings {
+  try {
+    return lifecycleSettings({
+      heartbeatIntervalSeconds: env.HYBRID_CICD_HEARTBEAT_INTERVAL_SECONDS,
+      claimIntervalSeconds: env.HYBRID_CICD_CLAIM_INTERVAL_SECONDS,
+      leaseSeconds: env.HYBRID_CICD_LEASE_SECONDS,
+      sweepIntervalSeconds: env.HYBRID_CICD_SWEEP_INTERVAL_SECONDS,
+      unhealthyAfterSeconds: env.HYBRID_CICD_AGENT_UNHEALTHY_AFTER_SECONDS,
+      deadAfterSeconds: env.HYBRID_CICD_AGENT_DEAD_AFTER_SECONDS,
+      cancelGraceSeconds: env.HYBRID_CICD_CANCEL_GRACE_SECONDS,
+      logMaxBytes: env.HYBRID_CICD_JOB_LOG_MAX_BYTES,
+    });
+  } catch (error) {
+    if (error instanceof InvalidLifecycleSettingsError) {
+      throw new ConfigurationError(`invalid configuration: ${error.message}`);
+    }
+    throw error;
+  }
 }
 
 export type Runtime = ReturnType<typeof createRuntime>;

@@ -115,10 +115,13 @@ describe("POST /auth/logout", () => {
   });
 
   it("ends the session of the cookie and clears it", async () => {
-    const { sessionId } = await signIn();
+    const { sessionId, setCookie } = await signIn();
+    // A cookie-authenticated POST carries the session's CSRF token (the hcp_csrf cookie's value).
+    const csrf = /hcp_csrf=([^;]+)/.exec(setCookie)?.[1] ?? "";
     const response = await cp.request("POST", "/auth/logout", {
-      headers: { cookie: `hcp_session=${sessionId}` },
+      headers: { cookie: `hcp_session=${sessionId}`, "x-csrf-token": csrf },
     });
+    expect(response.status).toBe(200);
     expect(response.headers.get("set-cookie")).toMatch(/hcp_session=;/);
     expect((await cp.request("POST", "/auth/validate", { body: { session_id: sessionId } })).body.valid).toBe(
       false,

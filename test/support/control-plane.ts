@@ -49,7 +49,11 @@ export interface JsonResponse {
  */
 export async function startTestControlPlane(
   label: string,
-  options: { clock?: Clock } = {},
+  options: {
+    clock?: Clock;
+    /** Extra environment (e.g. OAuth providers, session lifetimes, lower rate limits). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<TestControlPlane> {
   const tables = await freshTables(label);
   const dataDir = await mkdtemp(join(tmpdir(), `hcp-${label}-`));
@@ -58,6 +62,10 @@ export async function startTestControlPlane(
     HYBRID_CICD_TABLE_PREFIX: tables.prefix,
     HYBRID_CICD_DATA_DIR: dataDir,
     DYNAMODB_ENDPOINT: tables.endpoint,
+    // Every test's requests come from 127.0.0.1: the per-address limits are tested on their own.
+    HYBRID_CICD_RATE_LIMIT_SIGNIN: "100000/1m",
+    HYBRID_CICD_RATE_LIMIT_TOKENS: "100000/1m",
+    ...options.env,
   });
   const secretStore = await LocalSecretStore.open(dataDir);
   const runtime = createRuntime({
@@ -96,7 +104,8 @@ export async function startTestControlPlane(
     return {
       status: response.status,
       headers: response.headers,
-      body: type.includes("json") && text ? JSON.parse(text) : text,
+      // JSON and +json types; not JSON Lines (`application/jsonl`), which is read as text.
+      body: /[/+]json\s*(;|$)/.test(type) && text ? JSON.parse(text) : text,
     };
   };
 

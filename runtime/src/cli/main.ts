@@ -5,8 +5,11 @@ import { roles } from "../identity/permissions";
 import { JavaMissingError } from "../local/dynamodb-local";
 import { createLogger } from "../logger";
 import { version } from "../version";
+import { registerAgentCommands } from "./agent";
 import { createSigninLink, createToken, start } from "./commands";
 import { parseDuration } from "./duration";
+import { registerOAuthSecretCommand } from "./oauth-secret-command";
+import { registerVerifyCommand } from "./verify";
 
 /** Runs the `hybrid-cicd` command line; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -58,6 +61,10 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (options: { dataDir?: string }) => {
       await createSigninLink(environment(options));
     });
+
+  registerAgentCommands(program);
+  registerOAuthSecretCommand(program);
+  registerVerifyCommand(program);
 
   try {
     await program.parseAsync(argv);

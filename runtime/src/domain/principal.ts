@@ -5,7 +5,8 @@ export type Principal =
   | {
       type: "user";
       id: string;
-      role: Role;
+      /** null: signed in, but no role binding matches; such a user holds no permission. */
+      role: Role | null;
       provider: string;
       /** How the user proved who they are. */
       via: "session" | "api_token";

@@ -2,18 +2,31 @@ import express, { type Express, type RequestHandler } from "express";
 import { ulid } from "ulid";
 import { MethodNotAllowedError, NotFoundError } from "../domain/errors";
 import type { Runtime } from "../runtime";
+import { auditDeniedRequests } from "./audit-denied";
 import { authorize } from "./authenticate";
-import { bodyParsing } from "./body";
+import { bodyParsing, MAX_BODY_BYTES } from "./body";
 import "./express-request";
 import { errorHandler } from "./problem";
 import type { RouteDefinition } from "./route";
+import { accessRoutes } from "./routes/access";
+import { agentJobRoutes } from "./routes/agent-jobs";
 import { agentRoutes } from "./routes/agents";
+import { auditRoutes } from "./routes/audit";
 import { authRoutes } from "./routes/auth";
 import { jobRoutes } from "./routes/jobs";
 import { systemRoutes } from "./routes/system";
+import { rateLimiters, securityHeaders } from "./security";
 
 /** Every route of the API, in one list: the access matrix tests walk exactly this. */
-export const routes: RouteDefinition[] = [...systemRoutes, ...authRoutes, ...agentRoutes, ...jobRoutes];
+export const routes: RouteDefinition[] = [
+  ...systemRoutes,
+  ...authRoutes,
+  ...accessRoutes,
+  ...agentRoutes,
+  ...jobRoutes,
+  ...agentJobRoutes,
+  ...auditRoutes,
+];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -57,8 +70,8 @@ function wrap(route: RouteDefinition, runtime: Runtime): RequestHandler {
 export interface AppOptions {
   /** Set `Secure` on cookies (false only for plain-http loopback). */
   secureCookies: boolean;
-  /** Trust X-Forwarded-* (API Gateway in front). */
-  trustProxy?: boolean;
+  /** Proxy hops to trust for X-Forwarded-For (API Gateway in front = 1: the right-most entry is the client). */
+  trustProxy?: number;
 }
 
 /** The express application: the same one serves Lambda (serverless-http) and the local server. */
@@ -69,10 +82,14 @@ export function createApp(runtime: Runtime, options: AppOptions): Express {
   app.set("query parser", "simple");
   app.locals.secureCookies = options.secureCookies;
   app.use(requestContext(runtime));
-  app.use(bodyParsing());
+  app.use(auditDeniedRequests(runtime));
+  app.use(securityHeaders({ https: options.secureCookies }));
+  const limiters = rateLimiters(runtime);
+  app.use(bodyParsing(bodyLimitFor));
   for (const route of routes) {
     app[route.method.toLowerCase() as "get" | "post" | "put" | "delete"](
       route.path,
+      ...(route.rateLimit ? [limiters[route.rateLimit]] : []),
       authorize(route.access, runtime),
       wrap(route, runtime),
     );
@@ -87,6 +104,14 @@ export function createApp(runtime: Runtime, options: AppOptions): Express {
   });
   app.use(errorHandler(runtime.logger));
   return app;
+}
+
+/** The body cap of the route a path belongs to: 64 KiB unless the route declares more. */
+function bodyLimitFor(path: string): number {
+  const declared = routes
+    .filter((route) => route.maxBodyBytes !== undefined && pathMatches(route.path, path))
+    .map((route) => route.maxBodyBytes!);
+  return Math.max(MAX_BODY_BYTES, ...declared);
 }
 
 function pathMatches(pattern: string, path: string): boolean {

@@ -1,14 +1,19 @@
 import { parse as parseCookies } from "cookie";
-import type { Request, RequestHandler } from "express";
+import type { Request, RequestHandler, Response } from "express";
 import { ForbiddenError, UnauthenticatedError } from "../domain/errors";
 import { epochSeconds, type Principal } from "../domain/principal";
 import { settings } from "../domain/settings";
+import { CSRF_COOKIE, CSRF_HEADER, csrfToken, verifyCsrfToken } from "../identity/csrf";
 import { verifyRequest } from "../identity/http-signatures";
 import { can } from "../identity/permissions";
 import type { Runtime } from "../runtime";
+import type { SessionRecord } from "../store/sessions-repository";
 import type { Access } from "./route";
 
 export const SESSION_COOKIE = "hcp_session";
+
+/** Methods that change state: a cookie alone never authorizes them (CSRF). */
+const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** The session id from the cookie, if any. */
 export function sessionCookie(req: Request): string | undefined {
@@ -16,22 +21,65 @@ export function sessionCookie(req: Request): string | undefined {
   return header ? parseCookies(header)[SESSION_COOKIE] : undefined;
 }
 
+/**
+ * Sets the session cookie (HttpOnly, SameSite=Lax, Secure except on loopback http) and the CSRF cookie
+ * that the console's scripts read and echo in `X-CSRF-Token`.
+ */
+export function setSessionCookies(res: Response, sessionId: string, session: SessionRecord): void {
+  const secure = res.app.locals.secureCookies === true;
+  const maxAge = Math.max(0, session.expires_at - epochSeconds(new Date())) * 1000;
+  res.cookie(SESSION_COOKIE, sessionId, { httpOnly: true, sameSite: "lax", secure, path: "/", maxAge });
+  res.cookie(CSRF_COOKIE, csrfToken(sessionId), {
+    httpOnly: false,
+    sameSite: "strict",
+    secure,
+    path: "/",
+    maxAge,
+  });
+}
+
+export function clearSessionCookies(res: Response): void {
+  res.clearCookie(SESSION_COOKIE, { path: "/" });
+  res.clearCookie(CSRF_COOKIE, { path: "/" });
+}
+
+/** A state-changing request authenticated by the session cookie must carry the session's CSRF token. */
+export function requireCsrfToken(req: Request, sessionId: string): void {
+  if (!UNSAFE_METHODS.has(req.method)) return;
+  const header = req.headers[CSRF_HEADER];
+  if (!verifyCsrfToken(sessionId, typeof header === "string" ? header : undefined)) {
+    throw new ForbiddenError(
+      "a state-changing request made with the session cookie needs the X-CSRF-Token header " +
+        "(the hcp_csrf cookie's value, or csrf_token from GET /auth/me)",
+    );
+  }
+}
+
 function hasSignature(req: Request): boolean {
   return req.headers.signature !== undefined || req.headers["signature-input"] !== undefined;
 }
 
-async function authenticateUser(
-  req: Request,
-  runtime: Runtime,
-): Promise<Extract<Principal, { type: "user" }>> {
+type UserPrincipal = Extract<Principal, { type: "user" }>;
+
+async function authenticateUser(req: Request, res: Response, runtime: Runtime): Promise<UserPrincipal> {
   const authorization = req.headers.authorization;
   if (authorization !== undefined) {
     const match = /^Bearer ([^\s]+)$/i.exec(authorization);
     if (!match) throw new UnauthenticatedError("the Authorization header must be `Bearer <token>`");
-    return runtime.credentials.authenticateApiToken(match[1]!);
+    return runtime.credentials.authenticateApiToken(match[1]!, req.context);
   }
-  const session = sessionCookie(req);
-  if (session !== undefined) return runtime.sessions.authenticate(session);
+  const presented = sessionCookie(req);
+  if (presented !== undefined) {
+    const { principal, session, rotatedSessionId } = await runtime.sessions.authenticate(
+      presented,
+      req.context,
+    );
+    if (rotatedSessionId !== undefined) setSessionCookies(res, rotatedSessionId, session);
+    res.locals.session = session;
+    res.locals.sessionId = rotatedSessionId ?? presented;
+    requireCsrfToken(req, presented);
+    return principal;
+  }
   if (hasSignature(req)) {
     throw new UnauthenticatedError("this endpoint is for users: an agent signature is not accepted here");
   }
@@ -74,17 +122,27 @@ async function authenticateAgent(req: Request, runtime: Runtime): Promise<Princi
   return { type: "agent", id: result.keyId };
 }
 
-/** The one access check, applied to every route from its declared access. */
+/**
+ * The one access check, applied to every route from its declared access: who is calling (API token,
+ * session cookie + CSRF token, or agent signature; 401 otherwise), then whether the one permission matrix
+ * lets their role do this (403 otherwise).
+ */
 export function authorize(access: Access, runtime: Runtime): RequestHandler {
-  return async (req, _res, next) => {
+  return async (req, res, next) => {
     try {
       if (access.kind === "agent") {
         req.principal = await authenticateAgent(req, runtime);
-      } else if (access.kind === "user") {
-        const user = await authenticateUser(req, runtime);
+      } else if (access.kind === "user" || access.kind === "anyUser") {
+        const user = await authenticateUser(req, res, runtime);
         req.principal = user;
-        if (!can(user.role, access.permission)) {
-          throw new ForbiddenError(`the ${user.role} role does not have the ${access.permission} permission`);
+        // Known before the permission check, so a denied request is recorded with who was denied.
+        req.context = { ...req.context, principal: user };
+        if (access.kind === "user" && !can(user.role, access.permission)) {
+          throw new ForbiddenError(
+            user.role === null
+              ? `signed in as ${user.id}, but no role is bound to this identity: ask an admin for one`
+              : `the ${user.role} role does not have the ${access.permission} permission`,
+          );
         }
       }
       req.context = { ...req.context, principal: req.principal };

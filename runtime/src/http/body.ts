@@ -4,11 +4,21 @@ import { MalformedBodyError, UnsupportedMediaTypeError } from "../domain/errors"
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
- * Reads every body as raw bytes (signatures cover the exact bytes), capped at 64 KiB, then parses JSON.
- * A body must be `application/json` (or `+json`); an empty body is allowed where the route allows it.
+ * Reads every body as raw bytes (signatures cover the exact bytes), capped at 64 KiB unless the route
+ * declares a larger cap (`limitFor`), then parses JSON. A body must be `application/json` (or `+json`);
+ * an empty body is allowed where the route allows it.
  */
-export function bodyParsing(): RequestHandler[] {
-  const raw = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
+export function bodyParsing(limitFor: (path: string) => number = () => MAX_BODY_BYTES): RequestHandler[] {
+  const readers = new Map<number, RequestHandler>();
+  const raw: RequestHandler = (req, res, next) => {
+    const limit = limitFor(req.path);
+    let reader = readers.get(limit);
+    if (!reader) {
+      reader = express.raw({ type: () => true, limit });
+      readers.set(limit, reader);
+    }
+    reader(req, res, next);
+  };
   const json: RequestHandler = (req, _res, next) => {
     const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     req.rawBody = bytes;

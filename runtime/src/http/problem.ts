@@ -21,6 +21,8 @@ export function sendProblem(
   },
 ): void {
   const requestId = res.req.context?.requestId;
+  // For the audit of refusals (http/audit-denied.ts): the detail is safe to show, so safe to record.
+  res.locals.problemDetail = problem.detail;
   res
     .status(problem.status)
     .type(PROBLEM_CONTENT_TYPE)
@@ -42,7 +44,9 @@ function fromBodyParser(error: unknown): DomainError | undefined {
   if (!(error instanceof Error) || !("type" in error)) return undefined;
   switch ((error as { type: string }).type) {
     case "entity.too.large":
-      return new PayloadTooLargeError("the request body exceeds 64 KiB");
+      return new PayloadTooLargeError(
+        `the request body exceeds ${"limit" in error ? `${error.limit} bytes` : "the limit"}`,
+      );
     case "encoding.unsupported":
     case "charset.unsupported":
       return new UnsupportedMediaTypeError("the request body's encoding or charset is not supported");

@@ -13,8 +13,13 @@ export const permissions = {
   "agents:read": ["admin", "operator", "auditor", "viewer"],
   "agents:register-token": ["admin"],
   "agents:revoke": ["admin"],
+  /** My own sessions (active devices) and who I am. */
   "sessions:self": ["admin", "operator", "auditor", "viewer"],
+  /** Create and revoke API tokens. */
   "tokens:manage": ["admin"],
+  /** Who has access: role bindings, API tokens (without secrets), a user's sessions, this matrix. */
+  "access:read": ["admin", "auditor"],
+  /** Change role bindings; force a user's sign-out everywhere. */
   "access:manage": ["admin"],
   "audit:read": ["admin", "auditor"],
   "reports:export": ["admin", "auditor"],
@@ -23,6 +28,14 @@ export const permissions = {
 
 export type Permission = keyof typeof permissions;
 
-export function can(role: Role, permission: Permission): boolean {
-  return (permissions[permission] as readonly Role[]).includes(role);
+export const permissionNames = Object.keys(permissions) as Permission[];
+
+/** A signed-in user without a role binding (`null`) holds no permission. */
+export function can(role: Role | null, permission: Permission): boolean {
+  return role !== null && (permissions[permission] as readonly Role[]).includes(role);
+}
+
+/** Every permission a role holds, in declaration order (for `GET /auth/me` and the console). */
+export function permissionsOf(role: Role | null): Permission[] {
+  return permissionNames.filter((permission) => can(role, permission));
 }

@@ -14,7 +14,7 @@ export type ApiHandler = (
 
 /** The API Lambda around a given runtime: the same express app as the local server. */
 export function createApiHandler(runtime: Runtime): ApiHandler {
-  const app = createApp(runtime, { secureCookies: true, trustProxy: true });
+  const app = createApp(runtime, { secureCookies: true, trustProxy: 1 });
   return serverless(app, { provider: "aws" }) as unknown as ApiHandler;
 }
 
@@ -27,6 +27,7 @@ async function initialise(): Promise<ApiHandler> {
   const secretStore = await createSecretStore(env);
   const runtime = createRuntime({ env, doc, secretStore, logger });
   await runtime.workloadKeys.ensureRootKey();
+  await runtime.auditKeys.ensureKey();
   return createApiHandler(runtime);
 }
 

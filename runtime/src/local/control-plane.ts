@@ -11,6 +11,7 @@ import { LocalSecretStore } from "../secrets/local-secret-store";
 import { createDynamoClients } from "../store/client";
 import { ensureTables } from "../store/tables";
 import { startDynamoDbLocal } from "./dynamodb-local";
+import { startMaintenanceTimers } from "./maintenance-timers";
 
 /** Written while a control plane runs on a data dir, so the CLI can reuse its database. */
 export interface RunningState {
@@ -62,6 +63,7 @@ export async function openLocalRuntime(
     const secretStore = await LocalSecretStore.open(dataDir);
     const runtime = createRuntime({ env, doc, secretStore, logger });
     await runtime.workloadKeys.ensureRootKey();
+    await runtime.auditKeys.ensureKey();
     return {
       runtime,
       dynamodbEndpoint: database.endpoint,
@@ -112,6 +114,8 @@ export async function startLocalControlPlane(env: Env, logger: Logger): Promise<
     started_at: new Date().toISOString(),
   };
   await writeFile(stateFile(dataDir), JSON.stringify(state, null, 2), { mode: 0o600 });
+  // EventBridge's job on AWS: the sweeper (lost agents) and the other maintenance tasks.
+  const maintenance = startMaintenanceTimers(local.runtime);
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -119,10 +123,13 @@ export async function startLocalControlPlane(env: Env, logger: Logger): Promise<
     server,
     stop: () => {
       stopping ??= (async () => {
+        await maintenance.stop();
         await new Promise<void>((resolveClose) => {
           server.close(() => resolveClose());
           server.closeAllConnections();
         });
+        // Refusals counted but not yet written (decision 004) go into the chain before the database stops.
+        await local.runtime.audit.flush().catch((error: unknown) => logger.warn({ err: error }, "audit flush failed"));
         await local.close();
         if (existsSync(stateFile(dataDir))) await rm(stateFile(dataDir), { force: true });
       })();

@@ -73,6 +73,38 @@ export class AgentsRepository {
     }
   }
 
+  /**
+   * A heartbeat inside a transaction (when it changes the agent's health, the audit event goes with it):
+   * only on top of the heartbeat `previous` saw, so a concurrent heartbeat is not recorded twice.
+   */
+  recordHeartbeatIn(
+    tx: WriteTransaction,
+    previous: AgentRecord,
+    figures: ResourceFigures,
+    now: Date,
+    onOvertaken: () => Error,
+  ): void {
+    const seen = previous.last_heartbeat_at;
+    tx.add(
+      {
+        Update: {
+          TableName: this.table,
+          Key: { agent_id: previous.agent_id },
+          UpdateExpression: "SET last_heartbeat_at = :now, last_figures = :figures",
+          ConditionExpression:
+            "attribute_exists(agent_id) AND attribute_not_exists(revoked_at) AND " +
+            (seen === undefined ? "attribute_not_exists(last_heartbeat_at)" : "last_heartbeat_at = :seen"),
+          ExpressionAttributeValues: {
+            ":now": now.toISOString(),
+            ":figures": figures,
+            ...(seen === undefined ? {} : { ":seen": seen }),
+          },
+        },
+      },
+      onOvertaken,
+    );
+  }
+
   revoke(tx: WriteTransaction, agentId: string, actor: string, now: Date, onRefused: () => Error): void {
     tx.add(
       {

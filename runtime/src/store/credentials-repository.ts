@@ -21,7 +21,9 @@ export interface CredentialRecord {
   used_at?: string;
   used_by?: string;
   last_used_at?: string;
+  last_used_ip?: string;
   revoked_at?: string;
+  revoked_by?: string;
 }
 
 export class CredentialsRepository {
@@ -75,32 +77,56 @@ export class CredentialsRepository {
     );
   }
 
-  revoke(tx: WriteTransaction, tokenHash: string, now: Date, onRefused: () => Error): void {
+  /** Revokes a credential of `kind` that is not revoked yet. */
+  revoke(
+    tx: WriteTransaction,
+    tokenHash: string,
+    kind: CredentialKind,
+    now: Date,
+    by: string,
+    onRefused: () => Error,
+  ): void {
     tx.add(
       {
         Update: {
           TableName: this.table,
           Key: { token_hash: tokenHash },
-          UpdateExpression: "SET revoked_at = :now",
-          ConditionExpression: "attribute_exists(token_hash) AND attribute_not_exists(revoked_at)",
-          ExpressionAttributeValues: { ":now": now.toISOString() },
+          UpdateExpression: "SET revoked_at = :now, revoked_by = :by",
+          ConditionExpression:
+            "attribute_exists(token_hash) AND kind = :kind AND attribute_not_exists(revoked_at)",
+          ExpressionAttributeValues: { ":now": now.toISOString(), ":by": by, ":kind": kind },
         },
       },
       onRefused,
     );
   }
 
-  /** Records when an API token was last used (telemetry; not part of any transaction). */
-  async touch(tokenHash: string, now: Date): Promise<void> {
+  /** Records when (and from where) an API token was last used; not part of any transaction. */
+  async touch(tokenHash: string, now: Date, ip?: string): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
         Key: { token_hash: tokenHash },
-        UpdateExpression: "SET last_used_at = :now",
+        UpdateExpression:
+          ip === undefined ? "SET last_used_at = :now" : "SET last_used_at = :now, last_used_ip = :ip",
         ConditionExpression: "attribute_exists(token_hash)",
-        ExpressionAttributeValues: { ":now": now.toISOString() },
+        ExpressionAttributeValues: { ":now": now.toISOString(), ...(ip === undefined ? {} : { ":ip": ip }) },
       }),
     );
+  }
+
+  /** The token hash behind a short credential id (the id listings and audit events show). */
+  async findHashById(credentialId: string): Promise<string | undefined> {
+    const result = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: "credentials-by-id",
+        KeyConditionExpression: "credential_id = :id",
+        ExpressionAttributeValues: { ":id": credentialId },
+        Limit: 2,
+      }),
+    );
+    return (result.Items?.[0] as { token_hash?: string } | undefined)?.token_hash;
   }
 
   async list(

@@ -30,6 +30,7 @@ export interface TableDeclaration {
 }
 
 const s = (name: string): KeyAttribute => ({ name, type: "S" });
+const n = (name: string): KeyAttribute => ({ name, type: "N" });
 
 export const tables = {
   sessions: {
@@ -79,7 +80,36 @@ export const tables = {
         projection: "ALL",
         serves: "list jobs in one state, newest first; find queued jobs",
       },
+      "jobs-by-queue": {
+        partitionKey: s("queue_key"),
+        sortKey: s("queue_order"),
+        projection: "KEYS_ONLY",
+        serves:
+          "claim the highest-priority, then oldest, queued job of one tag set; queue depth and oldest wait per tag set (sparse: only queued jobs carry queue_key)",
+      },
+      "jobs-by-lease": {
+        partitionKey: s("lease_partition"),
+        sortKey: s("lease_expires_at"),
+        projection: "KEYS_ONLY",
+        serves:
+          "the sweeper: leased jobs whose lease has expired (sparse: only leased jobs carry lease_partition)",
+      },
     },
+  },
+  job_logs: {
+    description:
+      "Job log chunks as the agent uploaded them, one item per chunk, addressed by job and byte offset.",
+    partitionKey: s("job_id"),
+    sortKey: n("offset"),
+    indexes: {},
+    ttlAttribute: "expires_at",
+  },
+  job_queues: {
+    description:
+      "Every tag set that has had queued jobs (one small item each): the jobs-by-queue partitions a claiming agent and the queue metrics look in.",
+    partitionKey: s("listing"),
+    sortKey: s("queue_key"),
+    indexes: {},
   },
   credentials: {
     description:
@@ -92,7 +122,39 @@ export const tables = {
         projection: "ALL",
         serves: "list API tokens (or registration tokens) without their secrets",
       },
+      "credentials-by-id": {
+        partitionKey: s("credential_id"),
+        projection: "KEYS_ONLY",
+        serves: "find a token by the short id shown in listings (revoke by id)",
+      },
     },
+    ttlAttribute: "expires_at",
+  },
+  oauth_flows: {
+    description:
+      "OAuth sign-ins in progress (PKCE verifier, nonce, browser binding), keyed by the SHA-256 of `state`; used once, expire after minutes.",
+    partitionKey: s("state_hash"),
+    indexes: {},
+    ttlAttribute: "expires_at",
+  },
+  role_bindings: {
+    description:
+      "Role bindings managed through the API (verified e-mail, e-mail domain or user id → role), plus the admin counter that protects the last admin.",
+    partitionKey: s("subject"),
+    indexes: {
+      "bindings-by-listing": {
+        partitionKey: s("listing"),
+        sortKey: s("subject"),
+        projection: "ALL",
+        serves: "list every role binding without a scan",
+      },
+    },
+  },
+  rate_limits: {
+    description:
+      "Fixed-window hit counters of rate-limited endpoints (sign-in, tokens), per client and window.",
+    partitionKey: s("limit_key"),
+    indexes: {},
     ttlAttribute: "expires_at",
   },
   nonces: {
@@ -106,6 +168,45 @@ export const tables = {
     partitionKey: s("idempotency_key"),
     indexes: {},
     ttlAttribute: "expires_at",
+  },
+  audit: {
+    description:
+      "The audit trail: hash-chained events (seq 1, 2, ...) and the chain head (seq 0), one partition per chain.",
+    partitionKey: s("chain"),
+    sortKey: n("seq"),
+    indexes: {
+      "audit-by-time": {
+        partitionKey: s("chain"),
+        sortKey: s("time_seq"),
+        projection: "ALL",
+        serves: "list the events of a period, newest or oldest first",
+      },
+      "audit-by-actor": {
+        partitionKey: s("actor_key"),
+        sortKey: s("time_seq"),
+        projection: "ALL",
+        serves: "what one user, token, agent or address did",
+      },
+      "audit-by-target": {
+        partitionKey: s("target_key"),
+        sortKey: s("time_seq"),
+        projection: "ALL",
+        serves: "everything that happened to one job, agent, session or token",
+      },
+      "audit-by-action": {
+        partitionKey: s("action"),
+        sortKey: s("time_seq"),
+        projection: "ALL",
+        serves: "every event of one kind, e.g. failed sign-ins",
+      },
+    },
+  },
+  audit_digests: {
+    description:
+      "Ed25519-signed digests of the audit chain head, one per interval (quiet ones too) and on demand.",
+    partitionKey: s("chain"),
+    sortKey: n("digest_seq"),
+    indexes: {},
   },
   deployments: {
     description:

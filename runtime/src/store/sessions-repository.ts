@@ -5,9 +5,19 @@ import type { WriteTransaction } from "./transaction";
 /** A session as stored: keyed by the SHA-256 of its id; the id itself is never stored. */
 export interface SessionRecord {
   session_hash: string;
+  /** `<provider>:<subject>` (e.g. `github:octocat`), or the name a sign-in link was issued for. */
   user_id: string;
   provider: string;
-  role: Role;
+  /** Absent: signed in, but no role binding matches (403 everywhere except sign-out). */
+  role?: Role;
+  /**
+   * The binding subjects this identity matches (`google:1234`, `email:alice@example.com`,
+   * `domain:example.com`), most specific first. The role is re-resolved from them on every request, and
+   * the session id rotates when it changes. Absent for sign-in-link sessions: their role is fixed.
+   */
+  subjects?: string[];
+  email?: string;
+  name?: string;
   created_at: string;
   last_seen_at: string;
   /** Absolute expiry, epoch seconds; also the TTL attribute. */
@@ -46,6 +56,20 @@ export class SessionsRepository {
 
   delete(tx: WriteTransaction, sessionHash: string): void {
     tx.add({ Delete: { TableName: this.table, Key: { session_hash: sessionHash } } });
+  }
+
+  /** Deletes a session that must still exist (rotation: a concurrent rotation or sign-out wins). */
+  deleteExisting(tx: WriteTransaction, sessionHash: string, onGone: () => Error): void {
+    tx.add(
+      {
+        Delete: {
+          TableName: this.table,
+          Key: { session_hash: sessionHash },
+          ConditionExpression: "attribute_exists(session_hash)",
+        },
+      },
+      onGone,
+    );
   }
 
   /** Slides the idle expiry; a session deleted meanwhile stays deleted. */

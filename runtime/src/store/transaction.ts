@@ -64,7 +64,26 @@ export class WriteTransaction {
 
 const MAX_CONFLICT_RETRIES = 3;
 
-export async function commitTransaction(doc: DynamoDBDocumentClient, tx: WriteTransaction): Promise<void> {
+/** What commits a transaction that carries audit drafts (store/audit-chain.ts). */
+export interface AuditAppender {
+  commit(tx: WriteTransaction): Promise<unknown>;
+}
+
+/**
+ * Sends the transaction as one TransactWriteItems. With audit drafts it goes through the audit chain,
+ * which adds the events and the head move to the same transaction; without a chain such a transaction
+ * is refused rather than committed without its record.
+ */
+export async function commitTransaction(
+  doc: DynamoDBDocumentClient,
+  tx: WriteTransaction,
+  audit?: AuditAppender,
+): Promise<void> {
+  if (tx.auditDrafts.length > 0) {
+    if (!audit) throw new Error("a transaction with audit drafts needs the audit chain to commit it");
+    await audit.commit(tx);
+    return;
+  }
   if (tx.size === 0) return;
   for (let attempt = 0; ; attempt++) {
     try {

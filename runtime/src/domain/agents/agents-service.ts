@@ -7,7 +7,7 @@ import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { ConflictError, NotFoundError, UnauthenticatedError } from "../errors";
 import { auditActor, type Clock, epochSeconds, type RequestContext } from "../principal";
-import { settings } from "../settings";
+import { defaultLifecycleSettings, type LifecycleSettings, settings } from "../settings";
 import { type AgentHealth, agentHealth } from "./agent-health";
 import type { WorkloadKeys } from "./workload-keys";
 
@@ -39,6 +39,7 @@ export class AgentsService {
     private readonly store: Store,
     private readonly keys: WorkloadKeys,
     private readonly clock: Clock,
+    private readonly lifecycle: LifecycleSettings = defaultLifecycleSettings,
   ) {}
 
   async createRegistrationToken(
@@ -119,13 +120,23 @@ export class AgentsService {
     return {
       agent_id: agent.agent_id,
       workload_identity_secret: encodeAgentSecret(key),
-      heartbeat_interval_seconds: settings.agent.heartbeatIntervalSeconds,
-      claim_interval_seconds: settings.agent.claimIntervalSeconds,
+      ...this.intervals(),
     };
   }
 
-  async config(agentId: string) {
+  /** The agent's configuration. A secret-bearing read: recorded before it is answered (fails closed). */
+  async config(agentId: string, context: RequestContext) {
     const agent = await this.requireActive(agentId);
+    const tx = this.store.transaction();
+    tx.audit({
+      action: "agent.config.read",
+      actor: auditActor(context),
+      target: { type: "agent", id: agent.agent_id },
+      outcome: "success",
+      request_id: context.requestId,
+      details: { key_epoch: agent.key_epoch },
+    });
+    await this.store.commit(tx);
     return {
       agent_id: agent.agent_id,
       name: agent.name,
@@ -133,18 +144,75 @@ export class AgentsService {
       tags: agent.tags,
       key_epoch: agent.key_epoch,
       deployment_targets: agent.tags.filter((tag) => tag.startsWith("env:")).map((tag) => tag.slice(4)),
-      schedule_interval_seconds: settings.agent.claimIntervalSeconds,
-      heartbeat_interval_seconds: settings.agent.heartbeatIntervalSeconds,
-      claim_interval_seconds: settings.agent.claimIntervalSeconds,
+      schedule_interval_seconds: this.lifecycle.claimIntervalSeconds,
+      ...this.intervals(),
     };
   }
 
-  async heartbeat(agentId: string, figures: ResourceFigures) {
-    const updated = await this.store.agents.recordHeartbeat(agentId, figures, this.clock());
-    if (!updated) throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
+  /**
+   * Stores a heartbeat. Heartbeats are telemetry, not audit events; a change of health they cause
+   * (e.g. unhealthy → healthy, or the first heartbeat of a dead agent) is, and is written with it.
+   */
+  async heartbeat(agentId: string, figures: ResourceFigures, context?: RequestContext) {
+    const now = this.clock();
+    const previous = await this.store.agents.get(agentId);
+    if (!previous || previous.revoked_at) throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
+    const from = agentHealth(previous, now, this.lifecycle);
+    const to = agentHealth({ ...previous, last_heartbeat_at: now.toISOString(), last_figures: figures }, now, this.lifecycle);
+    const recorded = from !== to && (await this.recordHealthChange(previous, figures, now, { from, to }, context));
+    if (!recorded && !(await this.store.agents.recordHeartbeat(agentId, figures, now))) {
+      throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
+    }
     return {
-      status: agentHealth(updated, this.clock()),
-      next_check_interval: settings.agent.heartbeatIntervalSeconds,
+      status: to,
+      next_check_interval: this.lifecycle.heartbeatIntervalSeconds,
+      ...this.intervals(),
+    };
+  }
+
+  /** The heartbeat and its health change in one transaction; false when another heartbeat got there first. */
+  private async recordHealthChange(
+    previous: AgentRecord,
+    figures: ResourceFigures,
+    now: Date,
+    change: { from: AgentHealth; to: AgentHealth },
+    context?: RequestContext,
+  ): Promise<boolean> {
+    const overtaken = new Error("another heartbeat was recorded first");
+    const tx = this.store.transaction();
+    this.store.agents.recordHeartbeatIn(tx, previous, figures, now, () => overtaken);
+    tx.audit({
+      action: "agent.health.change",
+      actor: { type: "agent", id: previous.agent_id, ip: context?.ip },
+      target: { type: "agent", id: previous.agent_id },
+      outcome: "success",
+      request_id: context?.requestId,
+      details: {
+        from: change.from,
+        to: change.to,
+        previous_heartbeat_at: previous.last_heartbeat_at ?? null,
+        cpu_percent: figures.cpu_percent,
+        memory_percent: figures.memory_percent,
+        disk_percent: figures.disk_percent,
+      },
+    });
+    try {
+      await this.store.commit(tx);
+      return true;
+    } catch (error) {
+      if (error === overtaken) return false;
+      throw error;
+    }
+  }
+
+  /** What the server tells agents about timing: they add jitter, they never choose. */
+  private intervals() {
+    return {
+      heartbeat_interval_seconds: this.lifecycle.heartbeatIntervalSeconds,
+      claim_interval_seconds: this.lifecycle.claimIntervalSeconds,
+      lease_seconds: this.lifecycle.leaseSeconds,
+      cancel_grace_seconds: this.lifecycle.cancelGraceSeconds,
+      log_chunk_max_bytes: this.lifecycle.logChunkMaxBytes,
     };
   }
 
@@ -214,7 +282,7 @@ export class AgentsService {
       region: agent.region,
       tags: agent.tags,
       version: agent.version,
-      status: agentHealth(agent, this.clock()),
+      status: agentHealth(agent, this.clock(), this.lifecycle),
       key_epoch: agent.key_epoch,
       registered_at: agent.registered_at,
       last_heartbeat_at: agent.last_heartbeat_at ?? null,

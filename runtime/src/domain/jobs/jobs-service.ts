@@ -1,11 +1,15 @@
 import { createHash } from "node:crypto";
 import { ulid } from "ulid";
-import type { JobRecord, JobStatus } from "../../store/jobs-repository";
+import { type JobRecord, type JobStatus, queueAttributes, queueKeyOf } from "../../store/jobs-repository";
 import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { ConflictError, IdempotencyMismatchError, NotFoundError } from "../errors";
 import { auditActor, type Clock, epochSeconds, type RequestContext } from "../principal";
 import { settings } from "../settings";
+import { LogGapError, SelfApprovalError } from "./job-errors";
+import { isTerminal, JobChangedError, type JobView, jobView } from "./job-view";
+
+export type { JobView } from "./job-view";
 
 export interface CreateJobInput {
   git_ref: string;
@@ -15,13 +19,36 @@ export interface CreateJobInput {
   environment?: string;
   priority: number;
   timeout_seconds?: number;
+  retry?: { agent_lost: number };
 }
 
-export type JobView = Omit<JobRecord, "listing">;
+/** Jobs for these environments wait for a second person's approval before they are queued. */
+export const environmentsNeedingApproval: readonly string[] = ["production"];
+
+/** How often a use case re-reads a job whose state moved under it before giving up with a 409. */
+const MAX_STATE_RACES = 3;
 
 class IdempotencyKeyTaken extends Error {}
 
-/** Jobs: queued by people or automation, listed and read by anyone signed in. */
+export interface JobLogPage {
+  job_id: string;
+  /** Where `data` starts (bytes). */
+  offset: number;
+  /** Where the next read should start. */
+  next_offset: number;
+  /** Bytes stored so far. */
+  size: number;
+  /** True once the job has finished and every stored byte has been read. */
+  complete: boolean;
+  /** True when the log reached its cap and later output was dropped. */
+  truncated: boolean;
+  data: string;
+}
+
+/**
+ * Jobs as people and automation see them: queued (production ones after a second person's approval),
+ * listed, read with their logs, cancelled. Agents run them through AgentJobsService.
+ */
 export class JobsService {
   constructor(
     private readonly store: Store,
@@ -29,9 +56,9 @@ export class JobsService {
   ) {}
 
   /**
-   * Queues a job. With an Idempotency-Key, the job and the key are written in one transaction: the
-   * same key and request return the first job (`replayed: true`); the same key with another request is
-   * refused.
+   * Queues a job (or, for production, records it as awaiting approval). With an Idempotency-Key, the
+   * job and the key are written in one transaction: the same key and request return the first job
+   * (`replayed: true`); the same key with another request is refused.
    */
   async create(
     input: CreateJobInput,
@@ -40,21 +67,30 @@ export class JobsService {
   ): Promise<{ job: JobView; replayed: boolean }> {
     const now = this.clock();
     const actor = auditActor(context);
+    const needsApproval =
+      input.environment !== undefined && environmentsNeedingApproval.includes(input.environment);
+    const jobId = `job_${ulid().toLowerCase()}`;
+    const tags = [...new Set(input.tags)].sort();
     const job: JobRecord = {
-      job_id: `job_${ulid().toLowerCase()}`,
-      status: "queued",
+      job_id: jobId,
+      status: needsApproval ? "awaiting_approval" : "queued",
       git_ref: input.git_ref,
       repository: input.repository,
       command: input.command,
-      tags: [...new Set(input.tags)].sort(),
+      tags,
       environment: input.environment,
       priority: input.priority,
       timeout_seconds: input.timeout_seconds ?? settings.job.defaultTimeoutSeconds,
+      retry: input.retry,
       created_at: now.toISOString(),
       updated_at: now.toISOString(),
       created_by: actor.id,
       listing: LISTING_PARTITION,
       attempt: 0,
+      log_size: 0,
+      ...(needsApproval
+        ? {}
+        : queueAttributes({ job_id: jobId, tags, priority: input.priority }, now.toISOString())),
     };
     const tx = this.store.transaction();
     this.store.jobs.put(tx, job, () => new ConflictError("job id collision; retry"));
@@ -69,6 +105,9 @@ export class JobsService {
         repository: job.repository,
         environment: job.environment,
         tags: job.tags,
+        priority: job.priority,
+        status: job.status,
+        retry: job.retry,
       },
     });
     const scopedKey =
@@ -90,8 +129,10 @@ export class JobsService {
       );
     }
     try {
+      // The queue must be known before a job can sit in it, or no agent would look there.
+      if (job.queue_key) await this.store.jobQueues.record(job.queue_key, job.tags, job.created_at);
       await this.store.commit(tx);
-      return { job: view(job), replayed: false };
+      return { job: jobView(job), replayed: false };
     } catch (error) {
       if (!(error instanceof IdempotencyKeyTaken) || scopedKey === undefined) throw error;
       const first = await this.store.idempotency.get(scopedKey);
@@ -106,9 +147,7 @@ export class JobsService {
   }
 
   async get(jobId: string): Promise<JobView> {
-    const job = await this.store.jobs.get(jobId);
-    if (!job) throw new NotFoundError(`job ${jobId} does not exist`);
-    return view(job);
+    return jobView(await this.require(jobId));
   }
 
   async list(options: { status?: JobStatus; limit: number; cursor?: string }) {
@@ -116,13 +155,168 @@ export class JobsService {
       this.store.jobs.list(options),
       this.store.jobs.count(options.status),
     ]);
-    return { jobs: page.items.map(view), total, next_cursor: page.nextCursor };
+    return { jobs: page.items.map(jobView), total, next_cursor: page.nextCursor };
+  }
+
+  /**
+   * Cancels a job. Waiting (queued or awaiting approval): cancelled at once. Running: `cancelling`, which
+   * its agent learns from its next heartbeat or log reply; the agent stops the job (SIGTERM, then
+   * SIGKILL after the grace period) and finishes it as cancelled. `pending` says which happened.
+   */
+  async cancel(jobId: string, context: RequestContext): Promise<{ job: JobView; pending: boolean }> {
+    const actor = auditActor(context);
+    for (let race = 0; race < MAX_STATE_RACES; race++) {
+      const job = await this.require(jobId);
+      if (job.status === "cancelling") return { job: jobView(job), pending: true };
+      if (isTerminal(job.status)) throw new ConflictError(`job ${jobId} has already ${finishedVerb(job)}`);
+      const now = this.clock().toISOString();
+      const tx = this.store.transaction();
+      const changed = () => new JobChangedError();
+      if (job.status === "running") {
+        this.store.jobs.requestCancel(tx, job, { by: actor.id, now }, changed);
+      } else {
+        this.store.jobs.cancelWaiting(
+          tx,
+          job,
+          { now, fields: { cancel_requested_by: actor.id, cancel_requested_at: now } },
+          changed,
+        );
+      }
+      tx.audit({
+        action: "job.cancel",
+        actor,
+        target: { type: "job", id: jobId },
+        outcome: "success",
+        request_id: context.requestId,
+        details: {
+          from: job.status,
+          to: job.status === "running" ? "cancelling" : "cancelled",
+          attempt: job.attempt,
+          agent_id: job.agent_id,
+        },
+      });
+      try {
+        await this.store.commit(tx);
+      } catch (error) {
+        if (error instanceof JobChangedError) continue;
+        throw error;
+      }
+      return { job: await this.get(jobId), pending: job.status === "running" };
+    }
+    throw new ConflictError(`job ${jobId} kept changing while it was being cancelled; retry`);
+  }
+
+  /**
+   * Queues a production job on behalf of a second person. The requester can never approve their own
+   * job: the check is in the write's condition, and a refused attempt is audited as denied.
+   */
+  async approve(jobId: string, context: RequestContext): Promise<JobView> {
+    const actor = auditActor(context);
+    const job = await this.require(jobId);
+    if (job.status !== "awaiting_approval") {
+      throw new ConflictError(`job ${jobId} is ${job.status}, not awaiting approval`);
+    }
+    const refuse = async () => {
+      const denied = this.store.transaction();
+      denied.audit({
+        action: "job.approve",
+        actor,
+        target: { type: "job", id: jobId },
+        outcome: "denied",
+        request_id: context.requestId,
+        details: { reason: "self-approval", requested_by: job.created_by },
+      });
+      await this.store.commit(denied);
+      return new SelfApprovalError(
+        "segregation of duties: the person who requested a production job cannot approve it",
+      );
+    };
+    if (job.created_by === actor.id) throw await refuse();
+    const now = this.clock().toISOString();
+    const tx = this.store.transaction();
+    this.store.jobs.approve(tx, job, { by: actor.id, now }, () => new JobChangedError());
+    tx.audit({
+      action: "job.approve",
+      actor,
+      target: { type: "job", id: jobId },
+      outcome: "success",
+      request_id: context.requestId,
+      details: { requested_by: job.created_by, environment: job.environment, approved_at: now },
+    });
+    try {
+      await this.store.jobQueues.record(queueKeyOf(job.tags), job.tags, now);
+      await this.store.commit(tx);
+    } catch (error) {
+      if (!(error instanceof JobChangedError)) throw error;
+      const current = await this.require(jobId);
+      if (current.status === "awaiting_approval" && current.created_by === actor.id) throw await refuse();
+      throw new ConflictError(`job ${jobId} is ${current.status}, not awaiting approval`);
+    }
+    return this.get(jobId);
+  }
+
+  /** Declines a production job: it ends as cancelled, with who declined it and when. */
+  async reject(jobId: string, context: RequestContext): Promise<JobView> {
+    const actor = auditActor(context);
+    const job = await this.require(jobId);
+    if (job.status !== "awaiting_approval") {
+      throw new ConflictError(`job ${jobId} is ${job.status}, not awaiting approval`);
+    }
+    const now = this.clock().toISOString();
+    const tx = this.store.transaction();
+    this.store.jobs.cancelWaiting(
+      tx,
+      job,
+      { now, fields: { rejected_by: actor.id, rejected_at: now, error_message: `rejected by ${actor.id}` } },
+      () => new ConflictError(`job ${jobId} is no longer awaiting approval`),
+    );
+    tx.audit({
+      action: "job.reject",
+      actor,
+      target: { type: "job", id: jobId },
+      outcome: "success",
+      request_id: context.requestId,
+      details: { requested_by: job.created_by, environment: job.environment },
+    });
+    await this.store.commit(tx);
+    return this.get(jobId);
+  }
+
+  /** Up to `limit` bytes of the job's log from `offset` (whole chunks after the first). */
+  async logs(jobId: string, offset: number, limit: number): Promise<JobLogPage> {
+    const job = await this.require(jobId);
+    const size = job.log_size ?? 0;
+    if (offset > size) throw new LogGapError(offset, size);
+    const chunks = offset === size ? [] : await this.store.jobLogs.read(jobId, offset, limit);
+    const parts: Buffer[] = [];
+    let end = offset;
+    for (const chunk of chunks) {
+      const bytes = Buffer.from(chunk.data, "utf8");
+      const from = Math.max(0, end - chunk.offset);
+      if (chunk.offset > end) break;
+      parts.push(bytes.subarray(from));
+      end = chunk.offset + chunk.length;
+    }
+    return {
+      job_id: jobId,
+      offset,
+      next_offset: end,
+      size,
+      complete: isTerminal(job.status) && end >= size,
+      truncated: job.log_truncated === true,
+      data: Buffer.concat(parts).toString("utf8"),
+    };
+  }
+
+  private async require(jobId: string): Promise<JobRecord> {
+    const job = await this.store.jobs.get(jobId);
+    if (!job) throw new NotFoundError(`job ${jobId} does not exist`);
+    return job;
   }
 }
 
-function view(job: JobRecord): JobView {
-  const { listing: _listing, ...rest } = job;
-  return rest;
+function finishedVerb(job: JobRecord): string {
+  return job.status === "cancelled" ? "been cancelled" : job.status;
 }
 
 /** Keys sorted at every level, so equal requests have equal fingerprints. */

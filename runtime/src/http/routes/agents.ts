@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { agentHealthStates } from "../../domain/agents/agent-health";
+import { MAX_HELD_JOBS } from "../../domain/jobs/agent-jobs-service";
 import { settings } from "../../domain/settings";
 import { agentAccess, defineRoutes, publicAccess, userWith } from "../route";
 import { parseInput } from "../validate";
@@ -44,6 +45,11 @@ const heartbeatBody = z.strictObject({
   jobs_queued: count,
   jobs_completed: count,
   uptime_seconds: z.number().min(0).max(1e10),
+  /** The jobs the agent is running: their leases are extended, and the reply says what to do with each. */
+  jobs: z
+    .array(z.strictObject({ job_id: z.string().regex(/^job_[0-9a-z]{26}$/), attempt: z.number().int().min(1) }))
+    .max(MAX_HELD_JOBS)
+    .default([]),
 });
 
 const listQuery = z.strictObject({
@@ -58,6 +64,7 @@ export const agentRoutes = defineRoutes([
     method: "POST",
     path: "/agents/registration-tokens",
     access: userWith("agents:register-token"),
+    rateLimit: "tokens",
     handle: async (req, res, runtime) => {
       const body = parseInput(registrationTokenBody, req.body, "body");
       res.status(201).json(await runtime.agents.createRegistrationToken(req.context, body?.ttl_seconds));
@@ -68,6 +75,7 @@ export const agentRoutes = defineRoutes([
     method: "POST",
     path: "/agents/register",
     access: publicAccess,
+    rateLimit: "tokens",
     handle: async (req, res, runtime) => {
       const body = parseInput(registerBody, req.body, "body");
       res.setHeader("Cache-Control", "no-store");
@@ -81,7 +89,7 @@ export const agentRoutes = defineRoutes([
     handle: async (req, res, runtime) => {
       const { agent_id } = parseInput(agentIdPath, req.params, "path");
       res.setHeader("Cache-Control", "no-store");
-      res.json(await runtime.agents.config(agent_id));
+      res.json(await runtime.agents.config(agent_id, req.context));
     },
   },
   {
@@ -90,8 +98,9 @@ export const agentRoutes = defineRoutes([
     access: agentAccess,
     handle: async (req, res, runtime) => {
       const { agent_id } = parseInput(agentIdPath, req.params, "path");
-      const body = parseInput(heartbeatBody, req.body, "body");
-      res.json(await runtime.agents.heartbeat(agent_id, body));
+      const { jobs, ...figures } = parseInput(heartbeatBody, req.body, "body");
+      const reply = await runtime.agents.heartbeat(agent_id, figures, req.context);
+      res.json({ ...reply, jobs: await runtime.agentJobs.renewLeases(agent_id, jobs) });
     },
   },
   {

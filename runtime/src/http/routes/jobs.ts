@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { settings } from "../../domain/settings";
+import { defaultLifecycleSettings, settings } from "../../domain/settings";
 import { jobStatuses } from "../../store/jobs-repository";
 import { defineRoutes, userWith } from "../route";
 import { parseInput } from "../validate";
@@ -46,6 +46,10 @@ const jobFields = {
     .optional(),
   priority: z.number().int().min(0).max(100).default(50),
   timeout_seconds: z.number().int().min(1).max(settings.job.maxTimeoutSeconds).optional(),
+  /** Queue the job again (as a new attempt) up to N times if its agent is lost; default: fail it. */
+  retry: z
+    .strictObject({ agent_lost: z.number().int().min(0).max(defaultLifecycleSettings.maxAgentLostRetries) })
+    .optional(),
 };
 
 const createBody = z.strictObject({ ...jobFields, git_ref: gitRef.optional() }).optional();
@@ -66,6 +70,18 @@ const listQuery = z.strictObject({
 });
 
 const jobIdPath = z.object({ job_id: z.string().regex(/^job_[0-9a-z]{26}$/, "not a job id") });
+
+const emptyBody = z.strictObject({}).optional();
+
+const logsQuery = z.strictObject({
+  offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(4 * 1024 * 1024)
+    .default(1024 * 1024),
+});
 
 export const jobRoutes = defineRoutes([
   {
@@ -98,6 +114,58 @@ export const jobRoutes = defineRoutes([
     handle: async (req, res, runtime) => {
       const { job_id } = parseInput(jobIdPath, req.params, "path");
       res.json(await runtime.jobs.get(job_id));
+    },
+  },
+  {
+    method: "GET",
+    path: "/jobs/:job_id/logs",
+    access: userWith("jobs:read"),
+    handle: async (req, res, runtime) => {
+      const { job_id } = parseInput(jobIdPath, req.params, "path");
+      const query = parseInput(logsQuery, req.query, "query");
+      res.json(await runtime.jobs.logs(job_id, query.offset, query.limit));
+    },
+  },
+  {
+    // Queued or awaiting approval: 200, cancelled. Running: 202, cancelling until the agent stops it.
+    method: "POST",
+    path: "/jobs/:job_id/cancel",
+    access: userWith("jobs:cancel"),
+    handle: async (req, res, runtime) => {
+      const { job_id } = parseInput(jobIdPath, req.params, "path");
+      parseInput(emptyBody, req.body, "body");
+      const { job, pending } = await runtime.jobs.cancel(job_id, req.context);
+      res.status(pending ? 202 : 200).json(job);
+    },
+  },
+  {
+    method: "POST",
+    path: "/jobs/:job_id/approve",
+    access: userWith("jobs:approve"),
+    handle: async (req, res, runtime) => {
+      const { job_id } = parseInput(jobIdPath, req.params, "path");
+      parseInput(emptyBody, req.body, "body");
+      res.json(await runtime.jobs.approve(job_id, req.context));
+    },
+  },
+  {
+    method: "POST",
+    path: "/jobs/:job_id/reject",
+    access: userWith("jobs:approve"),
+    handle: async (req, res, runtime) => {
+      const { job_id } = parseInput(jobIdPath, req.params, "path");
+      parseInput(emptyBody, req.body, "body");
+      res.json(await runtime.jobs.reject(job_id, req.context));
+    },
+  },
+  {
+    // For autoscalers and dashboards: index reads only, no scan (decision 005).
+    method: "GET",
+    path: "/metrics/queue",
+    access: userWith("jobs:read"),
+    handle: async (_req, res, runtime) => {
+      res.setHeader("Cache-Control", "no-store");
+      res.json(await runtime.queueMetrics.read());
     },
   },
 ]);

@@ -1,0 +1,56 @@
+import { type MaintenanceTask, maintenanceTasks } from "../lambda/scheduled";
+import type { Runtime } from "../runtime";
+
+export interface MaintenanceTimers {
+  /** Stops the timers and waits for a run in progress. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The local control plane's stand-in for EventBridge: each maintenance task on its own timer, runs never
+ * overlapping, failures logged and retried at the next tick (a sweep that failed changed nothing).
+ */
+export function startMaintenanceTimers(
+  runtime: Runtime,
+  tasks: readonly MaintenanceTask[] = maintenanceTasks,
+): MaintenanceTimers {
+  let stopped = false;
+  const timers = new Set<NodeJS.Timeout>();
+  const running = new Set<Promise<void>>();
+
+  const schedule = (task: MaintenanceTask) => {
+    if (stopped) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      const started = Date.now();
+      const run = task
+        .run(runtime)
+        .then(
+          (result) => {
+            const acted = Object.values(result).some((value) => typeof value === "number" && value > 0);
+            runtime.logger[acted ? "info" : "debug"](
+              { task: task.name, duration_ms: Date.now() - started, result },
+              "maintenance task done",
+            );
+          },
+          (error: unknown) => runtime.logger.warn({ task: task.name, err: error }, "maintenance task failed"),
+        )
+        .finally(() => {
+          running.delete(run);
+          schedule(task);
+        });
+      running.add(run);
+    }, task.everySeconds(runtime) * 1000);
+    timers.add(timer);
+  };
+
+  for (const task of tasks) schedule(task);
+  return {
+    stop: async () => {
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await Promise.all(running);
+    },
+  };
+}

@@ -1,0 +1,173 @@
+import { type DynamoDBDocumentClient, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { ulid } from "ulid";
+import { type AuditEvent, GENESIS_HASH, MAIN_CHAIN, sealEvent } from "../domain/audit/audit-event";
+import { ServiceUnavailableError } from "../domain/errors";
+import type { Logger } from "../logger";
+import { type AuditRepository, type ChainHead, headFromItem } from "./audit-repository";
+import type { WriteTransaction } from "./transaction";
+
+export interface AuditChainOptions {
+  /** Written into every event. */
+  environment: string;
+  clock?: () => Date;
+  /** Every committed event is also one JSON log line here (CloudWatch Logs, SIEM forwarding). */
+  logger?: Logger;
+  chain?: string;
+  /** Attempts when other writers keep moving the head first. @default 100 */
+  maxAttempts?: number;
+}
+
+const emptyChain: ChainHead = { seq: 0, hash: GENESIS_HASH, time: null };
+
+/**
+ * Turns a transaction's audit drafts into the next events of the hash chain and commits them in the
+ * same TransactWriteItems as the change (decision 003):
+ *
+ * 1. take the chain head (cached from this process's last append, else read consistently);
+ * 2. seal the events on it (seq, prev_hash, hash) and add their puts plus a conditional head move;
+ * 3. if another writer moved the head first, the whole transaction is refused: take the head DynamoDB
+ *    returned with the refusal and try again after a jittered pause, a bounded number of times.
+ *
+ * Appends from one process queue behind each other, so they never race each other for the head; other
+ * processes (Lambda instances) are kept off by the head condition. Whatever the audit part cannot do
+ * becomes a 503 with nothing changed: no change without its record.
+ */
+export class AuditChain {
+  private head: ChainHead | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly chain: string;
+  private readonly clock: () => Date;
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly repository: AuditRepository,
+    private readonly options: AuditChainOptions,
+  ) {
+    this.chain = options.chain ?? MAIN_CHAIN;
+    this.clock = options.clock ?? (() => new Date());
+    this.maxAttempts = options.maxAttempts ?? 100;
+  }
+
+  /** Commits the transaction with its audit events; resolves to the events written. */
+  commit(tx: WriteTransaction): Promise<AuditEvent[]> {
+    const run = () => this.append(tx);
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Forgets the cached head (the next append reads it). */
+  forgetHead(): void {
+    this.head = undefined;
+  }
+
+  private async append(tx: WriteTransaction): Promise<AuditEvent[]> {
+    let head = this.head ?? (await this.readHead());
+    for (let attempt = 1; ; attempt++) {
+      const events = this.seal(tx, head);
+      const auditItems = this.repository.appendItems(this.chain, events, head);
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems: [...tx.items, ...auditItems] }));
+      } catch (error) {
+        this.head = undefined;
+        if (!isTransactionCanceled(error)) throw this.unavailable(error);
+        const reasons = error.CancellationReasons ?? [];
+        const declared = tx.errorFor(reasons);
+        if (declared) throw declared;
+        const auditReasons = reasons.slice(tx.items.length);
+        const headReason = auditReasons.at(-1);
+        const headMoved = headReason?.Code === "ConditionalCheckFailed";
+        const seqTaken = auditReasons.slice(0, -1).some((reason) => reason.Code === "ConditionalCheckFailed");
+        const conflict = reasons.some((reason) => reason.Code === "TransactionConflict");
+        if (seqTaken && !headMoved) {
+          // Events exist past the head: the head was rolled back or an event was planted. Appending
+          // anyway would hide that; refuse until someone looks (GET /audit/verify).
+          this.options.logger?.error(
+            { chain: this.chain, head_seq: head.seq },
+            "audit chain head is behind its events; refusing to append",
+          );
+          throw new ServiceUnavailableError("the audit chain needs attention; nothing was changed", 30);
+        }
+        if (!headMoved && !conflict) throw this.unavailable(error);
+        if (process.env.AUDIT_DEBUG) console.error("attempt", attempt, tx.items.length, reasons.map((r) => r.Code).join(","), JSON.stringify(headReason?.Item)?.slice(0, 200), head.seq);
+        if (attempt >= this.maxAttempts) {
+          this.options.logger?.warn({ chain: this.chain, attempts: attempt }, "audit chain head stayed busy");
+          throw new ServiceUnavailableError("the audit trail is busy; nothing was changed, retry");
+        }
+        const returned = headMoved && headReason?.Item ? headFromItem(headReason.Item) : undefined;
+        // The refusal carries the head as it is now: retry on it at once, and only spread out (with
+        // jitter) when that keeps losing or the head has to be read again.
+        if (!returned || attempt > 2) await pause(attempt);
+        head = returned ?? (await this.readHead());
+        continue;
+      }
+      const last = events.at(-1)!;
+      this.head = { seq: last.seq, hash: last.hash, time: last.time };
+      const logger = this.options.logger;
+      if (logger) {
+        for (const event of events)
+          tx.afterCommit.push(() => logger.info({ audit_event: event }, "audit event"));
+      }
+      for (const callback of tx.afterCommit) callback();
+      return events;
+    }
+  }
+
+  private seal(tx: WriteTransaction, head: ChainHead): AuditEvent[] {
+    const now = this.clock().toISOString();
+    // Time never goes backwards along the chain, whatever the writers' clocks say.
+    const time = head.time !== null && head.time > now ? head.time : now;
+    const events: AuditEvent[] = [];
+    let previous = head;
+    for (const draft of tx.auditDrafts) {
+      const event = sealEvent(draft, {
+        seq: previous.seq + 1,
+        prevHash: previous.hash,
+        time,
+        eventId: ulid(Date.parse(time)),
+        environment: this.options.environment,
+      });
+      events.push(event);
+      previous = { seq: event.seq, hash: event.hash, time };
+    }
+    return events;
+  }
+
+  private async readHead(): Promise<ChainHead> {
+    try {
+      return (await this.repository.head(this.chain)) ?? emptyChain;
+    } catch (error) {
+      throw this.unavailable(error);
+    }
+  }
+
+  private unavailable(error: unknown): ServiceUnavailableError {
+    this.options.logger?.warn(
+      { chain: this.chain, err: { name: (error as Error)?.name, message: (error as Error)?.message } },
+      "audit record could not be written",
+    );
+    const unavailable = new ServiceUnavailableError(
+      "the audit record could not be written; nothing was changed",
+    );
+    unavailable.cause = error;
+    return unavailable;
+  }
+}
+
+/**
+ * Full jitter in a window that grows to 25 ms and no further: contenders spread out instead of
+ * colliding again in step, yet a writer that lost a few times is not pushed behind newcomers.
+ */
+function pause(attempt: number): Promise<void> {
+  const ceiling = Math.min(25, 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+}
+
+interface CanceledError extends Error {
+  CancellationReasons?: { Code?: string; Message?: string; Item?: Record<string, unknown> }[];
+}
+
+function isTransactionCanceled(error: unknown): error is CanceledError {
+  return error instanceof Error && error.name === "TransactionCanceledException";
+}
