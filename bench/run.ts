@@ -2,10 +2,14 @@
  * `npm run bench`: every benchmark, each printing its figures beside a baseline measured in the same
  * run. Benchmarks never pass or fail on time. Pick some with `npm run bench -- heartbeat claims`.
  */
+import { runAuditBench } from "./audit";
+import { runClaimsBench } from "./claims";
 import { runHeartbeatBench } from "./heartbeat";
 
 const benches: Record<string, () => Promise<unknown>> = {
   heartbeat: runHeartbeatBench,
+  claims: runClaimsBench,
+  audit: runAuditBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -21,7 +21,8 @@ export interface FunctionSizing {
   timeout?: number;
   /**
    * Reserved concurrency: the most instances that may run at once, and capacity kept for this function.
-   * @default 10 for the API and console, 1 for scheduled and rotation (never two sweeps or rotations at once)
+   * @default 10 for the API and console, 2 for scheduled and rotation (the hourly digest may meet a sweep;
+   * both rotated secrets rotate at once on the first deployment)
    * @example 100
    */
   reservedConcurrency?: number;
@@ -261,8 +262,8 @@ export class ControlPlaneFunction extends pulumi.ComponentResource {
 const defaultSizing: Record<FunctionKind, Required<FunctionSizing>> = {
   api: { memory: 512, timeout: 20, reservedConcurrency: 10, provisionedConcurrency: 0 },
   console: { memory: 512, timeout: 20, reservedConcurrency: 10, provisionedConcurrency: 0 },
-  scheduled: { memory: 256, timeout: 60, reservedConcurrency: 1, provisionedConcurrency: 0 },
-  rotation: { memory: 256, timeout: 120, reservedConcurrency: 1, provisionedConcurrency: 0 },
+  scheduled: { memory: 256, timeout: 60, reservedConcurrency: 2, provisionedConcurrency: 0 },
+  rotation: { memory: 256, timeout: 120, reservedConcurrency: 2, provisionedConcurrency: 0 },
 };
 
 /** Defaults filled in and checked against Lambda's limits. */

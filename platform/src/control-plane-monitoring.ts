@@ -110,6 +110,8 @@ export class ControlPlaneMonitoring extends pulumi.ComponentResource {
           threshold: Math.round(fn.timeoutSeconds * 1000 * 0.8),
         },
       );
+      // Near a small reservation every run looks like saturation; the throttles alarm covers those.
+      if (fn.reservedConcurrency < minimumReservationForConcurrencyAlarm) continue;
       alarm(
         `${short}-concurrency`,
         `The ${short} function used over 80% of its ${fn.reservedConcurrency} reserved instances`,
@@ -193,6 +195,9 @@ export class ControlPlaneMonitoring extends pulumi.ComponentResource {
     this.registerOutputs({ topicArn: this.topicArn });
   }
 }
+
+/** Functions reserving fewer instances get no concurrency alarm. */
+export const minimumReservationForConcurrencyAlarm = 5;
 
 /**
  * DynamoDB reports SystemErrors per operation, and CloudWatch bills a metric-math alarm per metric in

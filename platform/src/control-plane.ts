@@ -11,6 +11,7 @@ import {
   ControlPlaneFunction,
   type ControlPlaneFunction as FunctionPart,
   type FunctionSizing,
+  normalizeSizing,
 } from "./control-plane-function";
 import { type ApiThrottling, ControlPlaneHttpApi, type CustomDomain } from "./control-plane-http-api";
 import { ControlPlaneKey } from "./control-plane-key";
@@ -543,9 +544,12 @@ export class ControlPlane extends pulumi.ComponentResource {
     const { key, tables, secrets, api, functions, schedules, monitoring, deploymentRecord } = this.parts;
     return {
       kmsKey: key?.key,
+      kmsAlias: key?.alias,
       tables: tables.tables,
       secrets: secrets.secrets,
+      oauthClientSecretsVersion: secrets.oauthClientSecretsVersion,
       secretRotations: secrets.rotations,
+      secretRotationPermissions: secrets.rotationPermissions,
       functions: Object.fromEntries(
         functionKinds.map((kind) => [
           kind,
@@ -577,7 +581,7 @@ export class ControlPlane extends pulumi.ComponentResource {
       accessLogGroup: api.accessLogGroup,
       routes: api.routes,
       domainName: api.domainName,
-      schedules: { rules: schedules.rules, targets: schedules.targets },
+      schedules: { rules: schedules.rules, targets: schedules.targets, permissions: schedules.permissions },
       alarms: monitoring?.alarms ?? {},
       alarmTopic: monitoring?.topic,
       deploymentRecord,
@@ -605,6 +609,7 @@ export function normalizeArgs(name: string, args: ControlPlaneArgs): NormalizedC
   if (typeof args.kmsKey === "string" && args.kmsKey !== "create" && !args.kmsKey.startsWith("arn:")) {
     throw new Error(`kmsKey must be "create" or a KMS key ARN, not "${args.kmsKey}"`);
   }
+  for (const kind of functionKinds) normalizeSizing(kind, args.functions?.[kind] ?? {});
   if (args.domain && !/^(?=.{1,253}$)([a-z0-9](-?[a-z0-9])*\.)+[a-z]{2,}$/.test(args.domain.name)) {
     throw new Error(`domain.name "${args.domain.name}" is not a lower-case DNS name`);
   }

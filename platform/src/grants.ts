@@ -47,11 +47,17 @@ export const functionGrants: Readonly<Record<FunctionKind, FunctionGrants>> = {
       sessions: "read-write",
       credentials: "read-write",
       idempotency: "read-write",
+      // The sweep keeps the per-tag-set queues and writes each requeue's audit event in the same
+      // transaction; the digest signs the audit chain's head.
+      job_queues: "read-write",
+      audit: "read-write",
+      audit_digests: "read-write",
     },
     secrets: { auditSigningKey: "read" },
   },
   rotation: {
-    tables: { agents: "read-write" },
+    // Agents learn their pending keys; every rotation step is audited.
+    tables: { agents: "read-write", audit: "read-write" },
     secrets: Object.fromEntries(rotatedSecretKeys.map((key) => [key, "rotate"])),
   },
   console: {

@@ -90,6 +90,7 @@ function lifecycleFromEnv(env: Env): LifecycleSettings {
   try {
     return lifecycleSettings({
       heartbeatIntervalSeconds: env.HYBRID_CICD_HEARTBEAT_INTERVAL_SECONDS,
+      jobHeartbeatIntervalSeconds: env.HYBRID_CICD_JOB_HEARTBEAT_INTERVAL_SECONDS,
       claimIntervalSeconds: env.HYBRID_CICD_CLAIM_INTERVAL_SECONDS,
       leaseSeconds: env.HYBRID_CICD_LEASE_SECONDS,
       sweepIntervalSeconds: env.HYBRID_CICD_SWEEP_INTERVAL_SECONDS,

@@ -1,6 +1,5 @@
-import { createRequire } from "node:module";
+import runtimePackage from "../package.json" with { type: "json" };
 
 /** The product version, from the runtime package (bundles inline it). */
 export const productName = "hybrid-cicd-control-plane";
-export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string })
-  .version;
+export const version: string = runtimePackage.version;

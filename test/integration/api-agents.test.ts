@@ -102,7 +102,18 @@ describe("signed agent endpoints", () => {
     });
     const heartbeat = await cp.agentRequest(agent, "POST", `/agents/${agent.agentId}/heartbeat`, figures);
     expect(heartbeat.status).toBe(200);
-    expect(heartbeat.body).toEqual({ status: "healthy", next_check_interval: 30 });
+    expect(heartbeat.body).toEqual({
+      status: "healthy",
+      next_check_interval: 30,
+      // The server-set timings the agent follows (job lifecycle, decision 005), and its jobs' verdicts.
+      heartbeat_interval_seconds: 30,
+      job_heartbeat_interval_seconds: 5,
+      claim_interval_seconds: 5,
+      lease_seconds: 120,
+      cancel_grace_seconds: 10,
+      log_chunk_max_bytes: 256 * 1024,
+      jobs: [],
+    });
     const view = await cp.request("GET", `/agents/${agent.agentId}`, { token: await cp.token("viewer") });
     expect(view.body).toMatchObject({ status: "healthy", last_figures: figures });
   });
@@ -148,7 +159,6 @@ describe("signed agent endpoints", () => {
     const agent = await cp.registerAgent();
     const path = `/agents/${agent.agentId}/heartbeat`;
     const body = JSON.stringify(figures);
-    const now = Math.floor(Date.now() / 1000);
 
     const tampered = await signedRaw(agent, path, body);
     expect(tampered.status).toBe(200);
@@ -163,11 +173,11 @@ describe("signed agent endpoints", () => {
     const wrongKey = await signedRaw(agent, path, body, undefined, { key: new Uint8Array(32).fill(7) });
     expect(wrongKey.status).toBe(401);
 
-    const stale = await signedRaw(agent, path, body, undefined, { created: now - 301 });
+    const stale = await signedRaw(agent, path, body, undefined, { created: Math.floor(Date.now() / 1000) - 330 });
     expect(stale.status).toBe(401);
     expect(stale.body.detail).toMatch(/more than 300 s ago/);
 
-    const future = await signedRaw(agent, path, body, undefined, { created: now + 301 });
+    const future = await signedRaw(agent, path, body, undefined, { created: Math.floor(Date.now() / 1000) + 330 });
     expect(future.status).toBe(401);
     expect(future.body.detail).toMatch(/future/i);
 

@@ -7,9 +7,9 @@ import { type AuditEvent, eventHash } from "../../runtime/src/domain/audit/audit
 import { verifyExport } from "../../runtime/src/domain/audit/audit-export";
 import { parsePublicKeys } from "../../runtime/src/domain/audit/audit-signing";
 import type { ProblemKind } from "../../runtime/src/domain/audit/chain-verifier";
+import { digestOf, newSigningKey } from "../support/audit-chain";
 import { runCli } from "../support/cli";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane";
-import { digestOf, newSigningKey } from "../support/audit-chain";
 
 /**
  * Someone with write access to the tables edits the audit trail behind the API. Each edit must be
@@ -41,7 +41,11 @@ async function seededControlPlane(label: string): Promise<TestControlPlane> {
 }
 
 function tables(plane: TestControlPlane) {
-  return { doc: plane.runtime.store.doc, events: plane.runtime.store.tables.audit, digests: plane.runtime.store.tables.audit_digests };
+  return {
+    doc: plane.runtime.store.doc,
+    events: plane.runtime.store.tables.audit,
+    digests: plane.runtime.store.tables.audit_digests,
+  };
 }
 
 async function item(plane: TestControlPlane, seq: number): Promise<Record<string, unknown>> {
@@ -52,6 +56,18 @@ async function item(plane: TestControlPlane, seq: number): Promise<Record<string
 async function put(plane: TestControlPlane, record: Record<string, unknown>): Promise<void> {
   const { doc, events } = tables(plane);
   await doc.send(new PutCommand({ TableName: events, Item: record }));
+}
+
+/** The event as hashed: the stored item without the store's own attributes. */
+function fromStored(record: AuditEvent): AuditEvent {
+  const {
+    chain: _chain,
+    actor_key: _actor,
+    target_key: _target,
+    time_seq: _time,
+    ...event
+  } = record as AuditEvent & Record<string, unknown>;
+  return event as AuditEvent;
 }
 
 async function setHead(plane: TestControlPlane, seq: number, hash: string): Promise<void> {
@@ -73,14 +89,19 @@ async function storeCheck(plane: TestControlPlane) {
   return response.body;
 }
 
-async function exportNow(plane: TestControlPlane): Promise<{ text: string; keys: ReturnType<typeof parsePublicKeys>; keyJson: string }> {
+async function exportNow(
+  plane: TestControlPlane,
+): Promise<{ text: string; keys: ReturnType<typeof parsePublicKeys>; keyJson: string }> {
   const response = await plane.request("GET", "/audit/export", { token: await plane.token("auditor") });
   expect(response.status).toBe(200);
   const keyJson = JSON.stringify((await plane.request("GET", "/audit/public-key")).body);
   return { text: response.body as string, keys: parsePublicKeys(keyJson), keyJson };
 }
 
-async function expectBothToFind(plane: TestControlPlane, expected: { kinds: ProblemKind[]; seq?: number; digestSeq?: number }) {
+async function expectBothToFind(
+  plane: TestControlPlane,
+  expected: { kinds: ProblemKind[]; seq?: number; digestSeq?: number },
+) {
   const stored = await storeCheck(plane);
   expect(stored.ok).toBe(false);
   expect(expected.kinds).toContain(stored.first_problem.kind);
@@ -161,6 +182,30 @@ describe("tampering with the stored audit trail", () => {
     await expectBothToFind(plane, { kinds: ["broken_link", "hash_mismatch"], seq: 6 });
   });
 
+  it("stops appending at an event planted past the head, and the store check names it", async () => {
+    const plane = await seededControlPlane("plant");
+    const auditor = await plane.token("auditor");
+    const admin = await plane.token("admin");
+    const head = (await plane.runtime.store.audit.head("main"))!;
+    const last = (await item(plane, head.seq)) as unknown as AuditEvent;
+    const { hash: _hash, ...body } = {
+      ...fromStored(last),
+      seq: head.seq + 1,
+      prev_hash: last.hash,
+      event_id: "01PLANTED0000000000000000",
+    };
+    await put(plane, { ...body, hash: eventHash(body), chain: "main" });
+
+    const refused = await plane.request("POST", "/jobs?git_ref=main", { token: admin });
+    expect(refused.status).toBe(503);
+    const stored = await plane.request("GET", "/audit/verify", { token: auditor });
+    expect(stored.body).toMatchObject({
+      ok: false,
+      recorded: false,
+      first_problem: { kind: "head_mismatch" },
+    });
+  });
+
   it("finds two swapped events", async () => {
     const plane = await seededControlPlane("swap");
     const fourth = await item(plane, 4);
@@ -181,7 +226,9 @@ describe("tampering with the stored audit trail", () => {
     const { stored, offline } = await expectBothToFind(plane, {
       kinds: ["digest_beyond_events", "digest_mismatch", "broken_link", "hash_mismatch"],
     });
-    expect(stored.problems.map((problem: { kind: string }) => problem.kind)).toContain("digest_beyond_events");
+    expect(stored.problems.map((problem: { kind: string }) => problem.kind)).toContain(
+      "digest_beyond_events",
+    );
     expect(offline.problems.map((problem) => problem.kind)).toEqual(
       expect.arrayContaining([expect.stringMatching(/^digest_(beyond_events|mismatch)$/)]),
     );

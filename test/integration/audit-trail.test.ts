@@ -7,9 +7,11 @@ import type { AuditEvent } from "../../runtime/src/domain/audit/audit-event";
 import { verifyExport } from "../../runtime/src/domain/audit/audit-export";
 import { parsePublicKeys } from "../../runtime/src/domain/audit/audit-signing";
 import { systemContext } from "../../runtime/src/domain/principal";
+import { createApiHandler } from "../../runtime/src/lambda/api";
 import { createLogger } from "../../runtime/src/logger";
 import { createRuntime } from "../../runtime/src/runtime";
 import { LocalSecretStore } from "../../runtime/src/secrets/local-secret-store";
+import { httpApiEvent, lambdaContext } from "../support/apigateway-event";
 import { runCli } from "../support/cli";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane";
 import { freshTables } from "../support/dynamodb";
@@ -68,12 +70,23 @@ describe("recording", () => {
   it("records agent config reads and health changes, not every heartbeat", async () => {
     const agent = await cp.registerAgent({ name: "audited" });
     expect((await cp.agentRequest(agent, "GET", `/agents/${agent.agentId}/config`)).status).toBe(200);
-    const figures = { cpu_percent: 10, memory_percent: 20, disk_percent: 30, jobs_queued: 0, jobs_completed: 0, uptime_seconds: 5 };
+    const figures = {
+      cpu_percent: 10,
+      memory_percent: 20,
+      disk_percent: 30,
+      jobs_queued: 0,
+      jobs_completed: 0,
+      uptime_seconds: 5,
+    };
     for (let beat = 0; beat < 3; beat++) {
-      expect((await cp.agentRequest(agent, "POST", `/agents/${agent.agentId}/heartbeat`, figures)).status).toBe(200);
+      expect(
+        (await cp.agentRequest(agent, "POST", `/agents/${agent.agentId}/heartbeat`, figures)).status,
+      ).toBe(200);
     }
     const busy = { ...figures, cpu_percent: 99 };
-    expect((await cp.agentRequest(agent, "POST", `/agents/${agent.agentId}/heartbeat`, busy)).status).toBe(200);
+    expect((await cp.agentRequest(agent, "POST", `/agents/${agent.agentId}/heartbeat`, busy)).status).toBe(
+      200,
+    );
 
     const trail = await events(`target=agent:${agent.agentId}&order=asc`);
     expect(trail.map((event) => event.action)).toEqual([
@@ -116,16 +129,36 @@ describe("recording", () => {
     const tables = await freshTables("audit-log");
     const dataDir = await mkdtemp(join(tmpdir(), "hcp-audit-log-"));
     const lines: string[] = [];
-    const logger = createLogger({ level: "info", destination: { write: (line: string) => void lines.push(line) } });
-    const env = loadEnv({ HYBRID_CICD_ENVIRONMENT: "logtest", HYBRID_CICD_TABLE_PREFIX: tables.prefix, HYBRID_CICD_DATA_DIR: dataDir, DYNAMODB_ENDPOINT: tables.endpoint });
+    const logger = createLogger({
+      level: "info",
+      destination: { write: (line: string) => void lines.push(line) },
+    });
+    const env = loadEnv({
+      HYBRID_CICD_ENVIRONMENT: "logtest",
+      HYBRID_CICD_TABLE_PREFIX: tables.prefix,
+      HYBRID_CICD_DATA_DIR: dataDir,
+      DYNAMODB_ENDPOINT: tables.endpoint,
+    });
     try {
-      const runtime = createRuntime({ env, doc: tables.doc, secretStore: await LocalSecretStore.open(dataDir), logger });
-      const { token_id } = await runtime.credentials.createApiToken({ role: "viewer", name: "log" }, systemContext("test"));
+      const runtime = createRuntime({
+        env,
+        doc: tables.doc,
+        secretStore: await LocalSecretStore.open(dataDir),
+        logger,
+      });
+      const { token_id } = await runtime.credentials.createApiToken(
+        { role: "viewer", name: "log" },
+        systemContext("test"),
+      );
       const logged = lines.map((line) => JSON.parse(line)).filter((line) => line.msg === "audit event");
       expect(logged).toHaveLength(1);
       const stored = await runtime.store.audit.eventAt("main", 1);
       expect(logged[0].audit_event).toEqual(stored);
-      expect(stored).toMatchObject({ action: "token.create", environment: "logtest", target: { id: token_id } });
+      expect(stored).toMatchObject({
+        action: "token.create",
+        environment: "logtest",
+        target: { id: token_id },
+      });
       expect(lines.join("")).not.toMatch(/hcp_[A-Za-z0-9_-]{20,}/);
     } finally {
       await tables.cleanup();
@@ -142,13 +175,19 @@ describe("GET /audit/events", () => {
       ids.push((await cp.request("POST", `/jobs?git_ref=page-${index}`, { token: admin })).body.job_id);
     }
     const to = new Date().toISOString();
-    const mine = await events(`actor=user:token:test-admin&action=job.create&from=${from}&to=${to}&order=asc`);
+    const mine = await events(
+      `actor=user:token:test-admin&action=job.create&from=${from}&to=${to}&order=asc`,
+    );
     expect(mine.map((event) => event.target.id)).toEqual(ids);
 
     const seen: string[] = [];
     let cursor: string | null = "";
     while (cursor !== null) {
-      const page = await cp.request("GET", `/audit/events?action=job.*&from=${from}&limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: auditor });
+      const page = await cp.request(
+        "GET",
+        `/audit/events?action=job.*&from=${from}&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+        { token: auditor },
+      );
       expect(page.body.events.length).toBeLessThanOrEqual(2);
       seen.push(...page.body.events.map((event: AuditEvent) => event.target.id));
       cursor = page.body.next_cursor;
@@ -170,7 +209,9 @@ describe("GET /audit/events", () => {
       const response = await cp.request("GET", `/audit/events?${query}`, { token: auditor });
       expect(response.status, query).toBe(400);
       expect(response.headers.get("content-type")).toMatch(/application\/problem\+json/);
-      expect(response.body.errors.map((error: { field: string }) => error.field).join(" "), query).toContain(field);
+      expect(response.body.errors.map((error: { field: string }) => error.field).join(" "), query).toContain(
+        field,
+      );
     }
   });
 
@@ -187,18 +228,28 @@ describe("export, digests and verification", () => {
   it("publishes the digest key without sign-in and signs the head on demand", async () => {
     const key = await cp.request("GET", "/audit/public-key");
     expect(key.status).toBe(200);
-    expect(key.body).toMatchObject({ algorithm: "Ed25519", key_id: expect.stringMatching(/^ed25519:[0-9a-f]{16}$/) });
+    expect(key.body).toMatchObject({
+      algorithm: "Ed25519",
+      key_id: expect.stringMatching(/^ed25519:[0-9a-f]{16}$/),
+    });
     const digest = await cp.request("POST", "/audit/digests", { token: auditor });
     expect(digest.status).toBe(201);
     const head = (await cp.runtime.store.audit.head("main"))!;
-    expect(digest.body).toMatchObject({ head_seq: head.seq, head_hash: head.hash, key_id: key.body.key_id, reason: "on_demand" });
+    expect(digest.body).toMatchObject({
+      head_seq: head.seq,
+      head_hash: head.hash,
+      key_id: key.body.key_id,
+      reason: "on_demand",
+    });
   });
 
   it("streams an export that the CLI verifies offline with the published key, and records the export", async () => {
     const response = await cp.request("GET", "/audit/export?format=jsonl", { token: auditor });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^application\/jsonl/);
-    expect(response.headers.get("content-disposition")).toMatch(/attachment; filename="audit-test-.*\.jsonl"/);
+    expect(response.headers.get("content-disposition")).toMatch(
+      /attachment; filename="audit-test-.*\.jsonl"/,
+    );
     const file = join(scratch, "export.jsonl");
     const keyFile = join(scratch, "public-key.json");
     await writeFile(file, response.body);
@@ -236,6 +287,24 @@ describe("export, digests and verification", () => {
     expect(response.body).toMatchObject({ ok: true, first_problem: null, problem_count: 0 });
     expect(response.body.events).toBe(response.body.head.seq);
     expect(response.body.key_ids.length).toBeGreaterThan(0);
+  });
+
+  it("exports through the Lambda handler too (API Gateway payload 2.0), whole and verifiable", async () => {
+    const handler = createApiHandler(cp.runtime);
+    const result = await handler(
+      httpApiEvent("GET", "/audit/export", { headers: { authorization: `Bearer ${auditor}` } }),
+      lambdaContext,
+    );
+    expect(result.statusCode).toBe(200);
+    const text = result.isBase64Encoded ? Buffer.from(result.body!, "base64").toString("utf8") : result.body!;
+    const keys = parsePublicKeys(JSON.stringify((await cp.request("GET", "/audit/public-key")).body));
+    expect((await verifyExport(text.split("\n"), { publicKeys: keys })).ok).toBe(true);
+  });
+
+  it("exits 2 when the export file cannot be read", async () => {
+    const missing = await runCli(["verify", join(scratch, "missing.jsonl")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/does not exist/);
   });
 
   it("refuses a bad export format or period with 400", async () => {

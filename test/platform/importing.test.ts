@@ -1,7 +1,8 @@
 import { tableKeys } from "@hybrid-cicd/runtime/store/schema";
+import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, test } from "vitest";
 import { resourceTypes } from "../../platform/src/policy/resource-types";
-import otherTeamProgram from "./fixtures/other-team-program";
+import otherTeamProgram, { created } from "./fixtures/other-team-program";
 import { type ResourceRecorder, useMocks } from "./support/pulumi-mocks";
 import { runProgram } from "./support/stack-run";
 
@@ -54,6 +55,54 @@ describe("a program that imports the component", () => {
       tableKeys.map((key) => `payments-archive-staging-${key}`),
     );
     expect(outputs.paymentsApi).not.toBe(outputs.searchApi);
+  });
+
+  test("serves a control plane on its custom domain with the given certificate", () => {
+    const domain = recorder.one(resourceTypes.domainName, "search-ci-domain");
+    expect(domain.inputs).toMatchObject({
+      domainName: "cicd.search.example.com",
+      domainNameConfiguration: {
+        certificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/0f2c1d3e-example",
+        endpointType: "REGIONAL",
+        securityPolicy: "TLS_1_2",
+      },
+    });
+    const api = recorder.one(resourceTypes.api, "search-ci-http-api");
+    expect(recorder.one(resourceTypes.apiMapping, "search-ci-domain-mapping").inputs).toMatchObject({
+      apiId: api.id,
+      domainName: "cicd.search.example.com",
+      stage: "$default",
+    });
+    expect(outputs.searchApi).toBe("https://cicd.search.example.com");
+    expect(outputs.searchConsole).toBe("https://cicd.search.example.com/console/");
+    expect(outputs.searchDomainTarget).toEqual({
+      domainName: expect.stringMatching(/\.execute-api\.eu-west-1\.amazonaws\.com$/),
+      hostedZoneId: expect.any(String),
+    });
+    expect(recorder.ofType(resourceTypes.domainName)).toHaveLength(1);
+  });
+
+  test("exposes every child of a control plane through its nodes", () => {
+    const reachable = new Set<string>();
+    const walk = (value: unknown) => {
+      if (value instanceof pulumi.CustomResource) {
+        reachable.add((value as unknown as { __name: string }).__name);
+      } else if (value && typeof value === "object" && !pulumi.Output.isInstance(value)) {
+        for (const entry of Object.values(value)) walk(entry);
+      }
+    };
+    walk(created.payments?.nodes);
+    const children = recorder.custom.filter((resource) => resource.name.startsWith("payments-ci-"));
+    expect(children.length).toBeGreaterThan(50);
+    expect(children.map((resource) => resource.name).filter((name) => !reachable.has(name))).toEqual([]);
+  });
+
+  test("puts the permissions boundary on every role of the control plane that asked for it", () => {
+    for (const role of recorder.ofType(resourceTypes.role)) {
+      expect(role.inputs["permissionsBoundary"], role.name).toBe(
+        role.name.startsWith("payments-ci-") ? "arn:aws:iam::123456789012:policy/team-boundary" : undefined,
+      );
+    }
   });
 
   test("applies a control plane's transforms and capacity to its own children only", () => {

@@ -175,14 +175,27 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     expect(statement("api", "ReadSecrets")?.Resource).toEqual(
       ["workload-identity-root-key", "audit-signing-key", "oauth-client-secrets"].map(secretArn),
     );
-    expect(statement("scheduled", "ReadWriteTables")?.Resource).toEqual(
-      ["jobs", "agents", "nonces", "sessions", "credentials", "idempotency"].map((key) =>
-        tableArn(key as TableKey),
+    const sorted = (value: string | string[] | undefined) => [value ?? []].flat().sort();
+    expect(sorted(statement("scheduled", "ReadWriteTables")?.Resource)).toEqual(
+      sorted(
+        [
+          "jobs",
+          "agents",
+          "nonces",
+          "sessions",
+          "credentials",
+          "idempotency",
+          "job_queues",
+          "audit",
+          "audit_digests",
+        ].map((key) => tableArn(key as TableKey)),
       ),
     );
     expect(statement("scheduled", "ReadTables")).toBeUndefined();
     expect(statement("scheduled", "ReadSecrets")?.Resource).toEqual([secretArn("audit-signing-key")]);
-    expect(statement("rotation", "ReadWriteTables")?.Resource).toEqual([tableArn("agents")]);
+    expect(sorted(statement("rotation", "ReadWriteTables")?.Resource)).toEqual(
+      sorted([tableArn("agents"), tableArn("audit")]),
+    );
     expect(statement("rotation", "RotateSecrets")).toMatchObject({
       Action: [
         "secretsmanager:DescribeSecret",
@@ -396,7 +409,14 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
       return;
     }
     const topic = arnOf(ofType(resourceTypes.topic)[0] as MockedResource);
-    expect(alarms).toHaveLength(functionKinds.length * 4 + tableKeys.length * 2 + 2 + 2);
+    // errors, throttles, duration for every function; concurrency for the API and console (reserved ≥ 5)
+    expect(alarms).toHaveLength(functionKinds.length * 3 + 2 + tableKeys.length * 2 + 2 + 2);
+    expect(
+      alarms
+        .map((alarm) => alarm.name)
+        .filter((name) => name.endsWith("-concurrency"))
+        .sort(),
+    ).toEqual(["hybrid-cicd-api-concurrency", "hybrid-cicd-console-concurrency"]);
     for (const alarm of alarms) expect(alarm.inputs["alarmActions"]).toEqual([topic]);
     const metric = (name: string) => one(resourceTypes.metricAlarm, `hybrid-cicd-${name}`).inputs;
     expect(metric("api-errors")).toMatchObject({

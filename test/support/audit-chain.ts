@@ -82,7 +82,11 @@ export function buildChain(
   return { events, digests, key };
 }
 
-export function digestOf(head: AuditEvent, previous: AuditDigest | undefined, signer: AuditSigner): AuditDigest {
+export function digestOf(
+  head: AuditEvent,
+  previous: AuditDigest | undefined,
+  signer: AuditSigner,
+): AuditDigest {
   return signDigest(
     {
       schema_version: AUDIT_SCHEMA_VERSION,
@@ -131,13 +135,20 @@ export async function exportFile(chain: Pick<SyntheticChain, "events" | "digests
     }
   }
   const last = chain.events.at(-1);
-  parts.push(exportLine({ record: "end", events, digests, last_seq: last?.seq ?? null, last_hash: last?.hash ?? null }));
+  parts.push(
+    exportLine({
+      record: "end",
+      events,
+      digests,
+      last_seq: last?.seq ?? null,
+      last_hash: last?.hash ?? null,
+    }),
+  );
   return parts.join("");
 }
 
 /** The lines of an export file, for editing in tamper tests. */
 export const linesOf = (text: string) => text.split("\n").filter((line) => line !== "");
-export const joinLines = (lines: string[]) => `${lines.join("\n")}\n`;
 
 /** Index of the line holding the event with this seq. */
 export function eventLine(lines: string[], seq: number): number {

@@ -10,15 +10,7 @@ import {
 import { verifyExport } from "../../runtime/src/domain/audit/audit-export";
 import { parsePublicKeys, signDigest } from "../../runtime/src/domain/audit/audit-signing";
 import { ChainVerifier } from "../../runtime/src/domain/audit/chain-verifier";
-import {
-  buildChain,
-  digestOf,
-  eventLine,
-  exportFile,
-  joinLines,
-  linesOf,
-  newSigningKey,
-} from "../support/audit-chain";
+import { buildChain, digestOf, eventLine, exportFile, linesOf, newSigningKey } from "../support/audit-chain";
 
 const draft = {
   action: "job.create",
@@ -56,7 +48,9 @@ describe("canonical form and hash", () => {
       .digest("hex");
     expect(hash).toBe(expected);
     expect(eventHash(event)).toBe(hash);
-    expect(canonicalJson(body)).toMatch(/^\{"action":"job.create","actor":\{"id":"alice","ip":"192.0.2.1","type":"user"\}/);
+    expect(canonicalJson(body)).toMatch(
+      /^\{"action":"job.create","actor":\{"id":"alice","ip":"192.0.2.1","type":"user"\}/,
+    );
   });
 
   it("keeps member order out of the hash but not member values", () => {
@@ -116,7 +110,11 @@ describe("offline verification of an export", () => {
     lines[index] = JSON.stringify(event);
     const report = await verifyExport(lines, { publicKeys: chain.key.trusted });
     expect(report.ok).toBe(false);
-    expect(report.first_problem).toMatchObject({ kind: "hash_mismatch", seq: 7, location: `line ${index + 1}` });
+    expect(report.first_problem).toMatchObject({
+      kind: "hash_mismatch",
+      seq: 7,
+      location: `line ${index + 1}`,
+    });
   });
 
   it("detects a deleted event", async () => {
@@ -162,7 +160,13 @@ describe("offline verification of an export", () => {
 
     const relabelled = [
       ...cut,
-      JSON.stringify({ record: "end", events: 16, digests: 3, last_seq: 16, last_hash: chain.events[15]!.hash }),
+      JSON.stringify({
+        record: "end",
+        events: 16,
+        digests: 3,
+        last_seq: 16,
+        last_hash: chain.events[15]!.hash,
+      }),
     ];
     relabelled[0] = JSON.stringify({ ...JSON.parse(relabelled[0]!), last_seq: 16 });
     const report = await verifyExport(relabelled, { publicKeys: chain.key.trusted });
@@ -198,7 +202,11 @@ describe("offline verification of an export", () => {
     let previous = GENESIS_HASH;
     for (const event of chain.events) {
       const { hash: _hash, ...body } = event;
-      const changed = { ...body, prev_hash: previous, outcome: event.seq === 3 ? ("denied" as const) : event.outcome };
+      const changed = {
+        ...body,
+        prev_hash: previous,
+        outcome: event.seq === 3 ? ("denied" as const) : event.outcome,
+      };
       const sealed = { ...changed, hash: eventHash(changed) };
       rewritten.push(sealed);
       previous = sealed.hash;
@@ -212,7 +220,9 @@ describe("offline verification of an export", () => {
   it("detects a deleted digest in the middle of the digest chain", async () => {
     const chain = buildChain(30, { digestEvery: 10 });
     const lines = linesOf(await exportFile(chain));
-    const second = lines.findIndex((line) => line.includes('"record":"digest"') && line.includes('"digest_seq":2'));
+    const second = lines.findIndex(
+      (line) => line.includes('"record":"digest"') && line.includes('"digest_seq":2'),
+    );
     lines.splice(second, 1);
     lines[lines.length - 1] = JSON.stringify({ ...JSON.parse(lines.at(-1)!), digests: 2 });
     const report = await verifyExport(lines, { publicKeys: chain.key.trusted });
@@ -225,7 +235,12 @@ describe("offline verification of an export", () => {
     verifier.addDigest(chain.digests[0], "digest 1");
     for (const event of chain.events.slice(10, 20)) verifier.addEvent(event, `seq ${event.seq}`);
     verifier.addDigest(chain.digests[1], "digest 2");
-    expect(verifier.result()).toMatchObject({ ok: true, first_seq: 11, last_seq: 20, sealed_through_seq: 20 });
+    expect(verifier.result()).toMatchObject({
+      ok: true,
+      first_seq: 11,
+      last_seq: 20,
+      sealed_through_seq: 20,
+    });
 
     const forged = new ChainVerifier({ publicKeys: chain.key.trusted });
     forged.addDigest(chain.digests[0], "digest 1");
@@ -237,12 +252,19 @@ describe("offline verification of an export", () => {
   it("warns about a gap between digests longer than their interval", async () => {
     const chain = buildChain(2, { digestEvery: 1 });
     const late = { ...chain.events[1]!, time: "2026-03-01T00:00:00.000Z" };
-    const { digest_hash: _h, digest_signature: _s, ...payload } = digestOf(late, chain.digests[0], chain.key.signer);
+    const {
+      digest_hash: _h,
+      digest_signature: _s,
+      ...payload
+    } = digestOf(late, chain.digests[0], chain.key.signer);
     const verifier = new ChainVerifier({ publicKeys: chain.key.trusted });
     verifier.addEvent(chain.events[0], "seq 1");
     verifier.addDigest(chain.digests[0], "digest 1");
     verifier.addEvent(chain.events[1], "seq 2");
-    verifier.addDigest(signDigest({ ...payload, head_hash: chain.events[1]!.hash }, chain.key.signer), "digest 2");
+    verifier.addDigest(
+      signDigest({ ...payload, head_hash: chain.events[1]!.hash }, chain.key.signer),
+      "digest 2",
+    );
     const report = verifier.result();
     expect(report.ok).toBe(true);
     expect(report.warnings.join(" ")).toMatch(/digests were deleted, or the control plane was not running/);

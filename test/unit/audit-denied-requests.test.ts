@@ -44,7 +44,9 @@ describe("denied request aggregation", () => {
     for (let index = 0; index < 500; index++) {
       denied.record(refusal({ requestId: `r${index}`, credential: `hcp_${index % 3}` }));
     }
-    denied.record(refusal({ route: "/agents", status: 403, actor: { type: "user", id: "bob", ip: "192.0.2.8" } }));
+    denied.record(
+      refusal({ route: "/agents", status: 403, actor: { type: "user", id: "bob", ip: "192.0.2.8" } }),
+    );
     await denied.flush();
     expect(written.flat()).toHaveLength(2);
     const [flood] = written.flat();
@@ -62,7 +64,9 @@ describe("denied request aggregation", () => {
   it("folds keys beyond the cap into one overflow record, so memory and chain writes stay bounded", async () => {
     const { denied, written } = setup({ maxKeys: 10 });
     for (let index = 0; index < 1000; index++) {
-      denied.record(refusal({ actor: { type: "anonymous", id: "anonymous", ip: `198.51.100.${index % 250}` } }));
+      denied.record(
+        refusal({ actor: { type: "anonymous", id: "anonymous", ip: `198.51.100.${index % 250}` } }),
+      );
     }
     await denied.flush();
     const events = written.flat();

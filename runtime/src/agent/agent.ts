@@ -27,6 +27,8 @@ export interface ClaimedJob {
 
 interface ServerIntervals {
   heartbeat_interval_seconds: number;
+  /** While a job runs: how quickly a cancel reaches the agent. */
+  job_heartbeat_interval_seconds: number;
   claim_interval_seconds: number;
   cancel_grace_seconds: number;
   log_chunk_max_bytes: number;
@@ -56,6 +58,7 @@ export const agentExitCodes = { ok: 0, failed: 1, refused: 3 } as const;
 
 const SERVER_DEFAULTS: ServerIntervals = {
   heartbeat_interval_seconds: 30,
+  job_heartbeat_interval_seconds: 5,
   claim_interval_seconds: 5,
   cancel_grace_seconds: 10,
   log_chunk_max_bytes: 256 * 1024,
@@ -88,6 +91,7 @@ export class Agent {
   private readonly started = Date.now();
   private readonly stopHeartbeats = new AbortController();
   private wakeClaim = new AbortController();
+  private wakeHeartbeat = new AbortController();
   private fatal?: AgentUnauthorizedError;
   private readonly random: () => number;
 
@@ -165,11 +169,14 @@ export class Agent {
       throw error;
     } finally {
       this.stopHeartbeats.abort();
+      this.wakeHeartbeat.abort();
       await heartbeats;
     }
   }
 
+  /** Waits between claims; a drain ends the wait (and skips it when it came first). */
   private async pause(ms: number): Promise<void> {
+    if (this.draining) return;
     if (this.wakeClaim.signal.aborted) this.wakeClaim = new AbortController();
     await sleep(ms, this.wakeClaim.signal);
   }
@@ -182,7 +189,8 @@ export class Agent {
         await this.heartbeat();
         return;
       } catch (error) {
-        if (!(error instanceof TransientFailureError) || this.draining) throw error;
+        if (!(error instanceof TransientFailureError)) throw error;
+        if (this.draining) return;
         const wait = error.retryAfterMs ?? backoffDelay(failures, {}, this.random);
         this.log.warn({ err: error.message, retry_in_ms: wait }, "control plane unreachable; retrying");
         await this.pause(wait);
@@ -193,7 +201,12 @@ export class Agent {
   private async heartbeatLoop(): Promise<void> {
     const signal = this.stopHeartbeats.signal;
     while (!signal.aborted) {
-      await sleep(jittered(this.intervals.heartbeat_interval_seconds, this.random), signal);
+      // Busy agents beat faster (a cancel must reach them quickly); starting a job cuts the wait short.
+      this.wakeHeartbeat = new AbortController();
+      const seconds = this.current
+        ? this.intervals.job_heartbeat_interval_seconds
+        : this.intervals.heartbeat_interval_seconds;
+      await sleep(jittered(seconds, this.random), this.wakeHeartbeat.signal);
       if (signal.aborted) return;
       try {
         await this.heartbeat();
@@ -279,6 +292,7 @@ export class Agent {
     const { job, attempt } = claimed;
     const current: CurrentJob = { jobId: job.job_id, attempt };
     this.current = current;
+    this.wakeHeartbeat.abort();
     if (this.shuttingDown) current.cancelReason = "shutdown";
     this.log.info({ job_id: job.job_id, attempt, git_ref: job.git_ref }, "running job");
     const dir = await mkdtemp(join(this.options.workDir, `${job.job_id}-${attempt}-`));

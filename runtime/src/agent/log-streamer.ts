@@ -176,15 +176,11 @@ export class LogStreamer {
           if (outcome.cancelRequested) this.options.onCancelRequested?.();
           return;
         case "resync":
+          // A repeat of a stored chunk is acknowledged as such, so these bytes were not stored: the
+          // offset we had was wrong (a gap, or another writer's bytes). Send them where the log ends.
           this.options.onWarning?.(
             `log offset ${this.offset} resynchronised to the server's ${outcome.size}`,
           );
-          if (outcome.size > this.offset) {
-            // The server already has bytes we are about to send (an upload whose reply was lost).
-            this.consume(Math.min(rawBytes, outcome.size - this.offset));
-            this.offset = outcome.size;
-            return;
-          }
           this.offset = outcome.size;
           continue;
         case "too-large":

@@ -114,8 +114,11 @@ function describe(file: string, report: ExportVerification, failed: boolean): st
       .filter(Boolean)
       .join(", ");
     out.push(`FAILED at ${where || "end of file"}: ${first.kind}: ${first.message}`);
-    for (const problem of report.problems.slice(1, 10))
-      out.push(`  also ${problem.location ?? ""} ${problem.kind}: ${problem.message}`);
+    for (const problem of report.problems.slice(1, 10)) {
+      out.push(
+        `  also ${[problem.location, `${problem.kind}:`].filter(Boolean).join(" ")} ${problem.message}`,
+      );
+    }
     if (report.problem_count > 1) out.push(`  (${report.problem_count} problems in all)`);
   }
   return `${out.join("\n")}\n`;

@@ -61,6 +61,8 @@ export const envSchema = z.object({
   // Job lifecycle timings (runtime/src/domain/settings.ts has the defaults). Agents learn the intervals
   // from the server's replies; short values make lost-agent and drain behaviour testable in seconds.
   HYBRID_CICD_HEARTBEAT_INTERVAL_SECONDS: seconds(1, 3600),
+  /** Heartbeat period of an agent running a job: how quickly a cancel reaches it. */
+  HYBRID_CICD_JOB_HEARTBEAT_INTERVAL_SECONDS: seconds(1, 3600),
   HYBRID_CICD_CLAIM_INTERVAL_SECONDS: seconds(1, 3600),
   /** A running job's lease; must exceed the heartbeat interval. */
   HYBRID_CICD_LEASE_SECONDS: seconds(2, 24 * 3600),

@@ -37,6 +37,8 @@ export const settings = {
  */
 export interface LifecycleSettings {
   readonly heartbeatIntervalSeconds: number;
+  /** Heartbeat period while an agent runs a job: how fast a cancel reaches it (at most the above). */
+  readonly jobHeartbeatIntervalSeconds: number;
   /** How long an idle agent waits between claims (plus jitter). */
   readonly claimIntervalSeconds: number;
   /** A running job's lease: claims start it, heartbeats and log uploads extend it. */
@@ -65,6 +67,7 @@ export interface LifecycleSettings {
 
 export const defaultLifecycleSettings: LifecycleSettings = {
   heartbeatIntervalSeconds: settings.agent.heartbeatIntervalSeconds,
+  jobHeartbeatIntervalSeconds: 5,
   claimIntervalSeconds: settings.agent.claimIntervalSeconds,
   leaseSeconds: 120,
   sweepIntervalSeconds: 15,
@@ -89,7 +92,14 @@ export class InvalidLifecycleSettingsError extends Error {
  */
 export function lifecycleSettings(overrides: Partial<Record<keyof LifecycleSettings, number | undefined>>) {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
-  const result: LifecycleSettings = { ...defaultLifecycleSettings, ...defined };
+  const merged: LifecycleSettings = { ...defaultLifecycleSettings, ...defined };
+  const result: LifecycleSettings = {
+    ...merged,
+    jobHeartbeatIntervalSeconds: Math.min(
+      merged.jobHeartbeatIntervalSeconds,
+      merged.heartbeatIntervalSeconds,
+    ),
+  };
   if (result.leaseSeconds <= result.heartbeatIntervalSeconds) {
     throw new InvalidLifecycleSettingsError(
       `the lease (${result.leaseSeconds} s) must be longer than the heartbeat interval (${result.heartbeatIntervalSeconds} s)`,

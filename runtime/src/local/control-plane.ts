@@ -129,7 +129,9 @@ export async function startLocalControlPlane(env: Env, logger: Logger): Promise<
           server.closeAllConnections();
         });
         // Refusals counted but not yet written (decision 004) go into the chain before the database stops.
-        await local.runtime.audit.flush().catch((error: unknown) => logger.warn({ err: error }, "audit flush failed"));
+        await local.runtime.audit
+          .flush()
+          .catch((error: unknown) => logger.warn({ err: error }, "audit flush failed"));
         await local.close();
         if (existsSync(stateFile(dataDir))) await rm(stateFile(dataDir), { force: true });
       })();

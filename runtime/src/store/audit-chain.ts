@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type DynamoDBDocumentClient, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { ulid } from "ulid";
 import { type AuditEvent, GENESIS_HASH, MAIN_CHAIN, sealEvent } from "../domain/audit/audit-event";
@@ -19,6 +20,11 @@ export interface AuditChainOptions {
 
 const emptyChain: ChainHead = { seq: 0, hash: GENESIS_HASH, time: null };
 
+/** Lost this many times in a row, a writer claims the next turn. */
+const TURN_AFTER_ATTEMPTS = 16;
+/** How long a claimed turn holds if its writer vanishes (others wait at most this long). */
+const TURN_HOLD_MILLISECONDS = 1_000;
+
 /**
  * Turns a transaction's audit drafts into the next events of the hash chain and commits them in the
  * same TransactWriteItems as the change (decision 003):
@@ -38,6 +44,8 @@ export class AuditChain {
   private readonly chain: string;
   private readonly clock: () => Date;
   private readonly maxAttempts: number;
+  /** Identifies this process's appends when it claims a turn. */
+  private readonly writer = randomUUID();
 
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -64,17 +72,25 @@ export class AuditChain {
 
   private async append(tx: WriteTransaction): Promise<AuditEvent[]> {
     let head = this.head ?? (await this.readHead());
+    let holdingTurn = false;
     for (let attempt = 1; ; attempt++) {
       const events = this.seal(tx, head);
-      const auditItems = this.repository.appendItems(this.chain, events, head);
+      const auditItems = this.repository.appendItems(this.chain, events, head, {
+        id: this.writer,
+        now: Date.now(),
+      });
       try {
         await this.doc.send(new TransactWriteCommand({ TransactItems: [...tx.items, ...auditItems] }));
       } catch (error) {
         this.head = undefined;
-        if (!isTransactionCanceled(error)) throw this.unavailable(error);
+        const giveUp = async (reason: Error): Promise<never> => {
+          if (holdingTurn) await this.repository.releaseTurn(this.chain, this.writer).catch(() => undefined);
+          throw reason;
+        };
+        if (!isTransactionCanceled(error)) return giveUp(this.unavailable(error));
         const reasons = error.CancellationReasons ?? [];
         const declared = tx.errorFor(reasons);
-        if (declared) throw declared;
+        if (declared) return giveUp(declared);
         const auditReasons = reasons.slice(tx.items.length);
         const headReason = auditReasons.at(-1);
         const headMoved = headReason?.Code === "ConditionalCheckFailed";
@@ -87,18 +103,32 @@ export class AuditChain {
             { chain: this.chain, head_seq: head.seq },
             "audit chain head is behind its events; refusing to append",
           );
-          throw new ServiceUnavailableError("the audit chain needs attention; nothing was changed", 30);
+          return giveUp(
+            new ServiceUnavailableError("the audit chain needs attention; nothing was changed", 30),
+          );
         }
-        if (!headMoved && !conflict) throw this.unavailable(error);
-        if (process.env.AUDIT_DEBUG) console.error("attempt", attempt, tx.items.length, reasons.map((r) => r.Code).join(","), JSON.stringify(headReason?.Item)?.slice(0, 200), head.seq);
+        if (!headMoved && !conflict) return giveUp(this.unavailable(error));
         if (attempt >= this.maxAttempts) {
           this.options.logger?.warn({ chain: this.chain, attempts: attempt }, "audit chain head stayed busy");
-          throw new ServiceUnavailableError("the audit trail is busy; nothing was changed, retry");
+          return giveUp(new ServiceUnavailableError("the audit trail is busy; nothing was changed, retry"));
         }
         const returned = headMoved && headReason?.Item ? headFromItem(headReason.Item) : undefined;
+        if (attempt >= TURN_AFTER_ATTEMPTS) {
+          // Lost too often (a bigger transaction loses to small ones): take the next turn, so the
+          // others wait for this writer instead of starving it.
+          const taken = await this.takeTurn();
+          if (taken) {
+            holdingTurn = true;
+            head = taken;
+            continue;
+          }
+        }
+        const othersTurn =
+          returned?.turn && returned.turn.writer !== this.writer && returned.turn.until > Date.now();
         // The refusal carries the head as it is now: retry on it at once, and only spread out (with
-        // jitter) when that keeps losing or the head has to be read again.
-        if (!returned || attempt > 2) await pause(attempt);
+        // jitter) when that keeps losing, the head has to be read again, or another writer has the turn.
+        if (othersTurn) await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 10));
+        else if (!returned || attempt > 2) await pause(attempt);
         head = returned ?? (await this.readHead());
         continue;
       }
@@ -111,6 +141,14 @@ export class AuditChain {
       }
       for (const callback of tx.afterCommit) callback();
       return events;
+    }
+  }
+
+  private async takeTurn(): Promise<ChainHead | undefined> {
+    try {
+      return await this.repository.takeTurn(this.chain, this.writer, Date.now(), TURN_HOLD_MILLISECONDS);
+    } catch (error) {
+      throw this.unavailable(error);
     }
   }
 

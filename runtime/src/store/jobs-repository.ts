@@ -94,10 +94,6 @@ export function queuedAtOf(queueOrder: string): string {
   return queueOrder.split("#")[2] ?? "";
 }
 
-export function priorityOf(queueOrder: string): number {
-  return 100 - Number(queueOrder.slice(0, 3));
-}
-
 /** The attributes that put a job in the queue. */
 export function queueAttributes(job: Pick<JobRecord, "job_id" | "tags" | "priority">, queuedAt: string) {
   return {

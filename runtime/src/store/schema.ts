@@ -171,16 +171,10 @@ export const tables = {
   },
   audit: {
     description:
-      "The audit trail: hash-chained events (seq 1, 2, ...) and the chain head (seq 0), one partition per chain.",
+      "The audit trail: hash-chained events (seq 1, 2, ...) and the chain head (seq 0), one partition per chain. Periods are found by binary search over seq (event times never go backwards), so no time index is written.",
     partitionKey: s("chain"),
     sortKey: n("seq"),
     indexes: {
-      "audit-by-time": {
-        partitionKey: s("chain"),
-        sortKey: s("time_seq"),
-        projection: "ALL",
-        serves: "list the events of a period, newest or oldest first",
-      },
       "audit-by-actor": {
         partitionKey: s("actor_key"),
         sortKey: s("time_seq"),
@@ -192,12 +186,6 @@ export const tables = {
         sortKey: s("time_seq"),
         projection: "ALL",
         serves: "everything that happened to one job, agent, session or token",
-      },
-      "audit-by-action": {
-        partitionKey: s("action"),
-        sortKey: s("time_seq"),
-        projection: "ALL",
-        serves: "every event of one kind, e.g. failed sign-ins",
       },
     },
   },

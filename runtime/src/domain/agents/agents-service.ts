@@ -156,10 +156,16 @@ export class AgentsService {
   async heartbeat(agentId: string, figures: ResourceFigures, context?: RequestContext) {
     const now = this.clock();
     const previous = await this.store.agents.get(agentId);
-    if (!previous || previous.revoked_at) throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
+    if (!previous || previous.revoked_at)
+      throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
     const from = agentHealth(previous, now, this.lifecycle);
-    const to = agentHealth({ ...previous, last_heartbeat_at: now.toISOString(), last_figures: figures }, now, this.lifecycle);
-    const recorded = from !== to && (await this.recordHealthChange(previous, figures, now, { from, to }, context));
+    const to = agentHealth(
+      { ...previous, last_heartbeat_at: now.toISOString(), last_figures: figures },
+      now,
+      this.lifecycle,
+    );
+    const recorded =
+      from !== to && (await this.recordHealthChange(previous, figures, now, { from, to }, context));
     if (!recorded && !(await this.store.agents.recordHeartbeat(agentId, figures, now))) {
       throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
     }
@@ -209,6 +215,7 @@ export class AgentsService {
   private intervals() {
     return {
       heartbeat_interval_seconds: this.lifecycle.heartbeatIntervalSeconds,
+      job_heartbeat_interval_seconds: this.lifecycle.jobHeartbeatIntervalSeconds,
       claim_interval_seconds: this.lifecycle.claimIntervalSeconds,
       lease_seconds: this.lifecycle.leaseSeconds,
       cancel_grace_seconds: this.lifecycle.cancelGraceSeconds,

@@ -41,6 +41,8 @@ export interface AuditPeriod {
 export type AuditEventsQuery = Omit<AuditListQuery, "chain">;
 
 export interface StoreVerification extends VerificationReport {
+  /** Whether this check itself made it into the chain (it cannot when the chain refuses appends). */
+  recorded: boolean;
   range: { from_seq: number; to_seq: number } | null;
   head: { seq: number; hash: string } | null;
   latest_digest: { digest_seq: number; head_seq: number; time: string } | null;
@@ -221,14 +223,22 @@ export class AuditService {
    * the head it signs, and (for a check up to now) that the head item agrees with the last event.
    */
   async verify(period: AuditPeriod, context: RequestContext): Promise<StoreVerification> {
-    await this.record({
+    // Recorded when possible; a chain that refuses appends (a planted event, a rolled-back head) is
+    // exactly when this check must still answer.
+    const recorded = await this.record({
       action: "audit.verify",
       actor: auditActor(context),
       target: { type: "audit_chain", id: this.chain },
       outcome: "success",
       request_id: context.requestId,
       details: { from: period.from ?? null, to: period.to ?? null },
-    });
+    }).then(
+      () => true,
+      (error: unknown) => {
+        this.options.logger?.warn({ request_id: context.requestId, err: error }, "audit.verify not recorded");
+        return false;
+      },
+    );
     const [head, latestDigest, publicKeys] = await Promise.all([
       this.store.audit.head(this.chain),
       this.store.audit.latestDigest(this.chain),
@@ -285,6 +295,7 @@ export class AuditService {
     const report = verifier.result();
     return {
       ...report,
+      recorded,
       range: empty ? null : { from_seq: fromSeq, to_seq: toSeq ?? report.last_seq ?? fromSeq },
       head: head ? { seq: head.seq, hash: head.hash } : null,
       latest_digest: latestDigest

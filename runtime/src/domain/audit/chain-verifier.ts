@@ -393,7 +393,7 @@ export class ChainVerifier {
         digest_seq: pending.digestSeq,
         location: pending.location,
       });
-    } else if (linkIsSound && this.problemCount === 0) {
+    } else if (linkIsSound) {
       this.sealedThrough = Math.max(this.sealedThrough ?? 0, link.seq);
     }
   }

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import {
   type JobRecord,
-  priorityOf,
   type QueuedJobKey,
   queuedAtOf,
   type TerminalJobStatus,

@@ -47,7 +47,9 @@ const heartbeatBody = z.strictObject({
   uptime_seconds: z.number().min(0).max(1e10),
   /** The jobs the agent is running: their leases are extended, and the reply says what to do with each. */
   jobs: z
-    .array(z.strictObject({ job_id: z.string().regex(/^job_[0-9a-z]{26}$/), attempt: z.number().int().min(1) }))
+    .array(
+      z.strictObject({ job_id: z.string().regex(/^job_[0-9a-z]{26}$/), attempt: z.number().int().min(1) }),
+    )
     .max(MAX_HELD_JOBS)
     .default([]),
 });
