@@ -42,7 +42,15 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     clock,
     logger,
   });
-  const auditKeys = new AuditSigningKeys(secretStore, env.HYBRID_CICD_SECRET_PREFIX, () => clock().getTime());
+  // Key material is created on first use only in the local secret store; in AWS Secrets Manager the
+  // rotation function creates it (docs/decisions/104-secret-material-and-rotation.md).
+  const createMissingKeys = env.HYBRID_CICD_SECRET_STORE === "local";
+  const auditKeys = new AuditSigningKeys(
+    secretStore,
+    env.HYBRID_CICD_SECRET_PREFIX,
+    () => clock().getTime(),
+    createMissingKeys,
+  );
   const workloadKeys = new WorkloadKeys(secretStore, env.HYBRID_CICD_SECRET_PREFIX, () => clock().getTime());
   const lifecycle = lifecycleFromEnv(env);
   // Identity: sessions, role bindings, OAuth sign-in (docs/identity.md). Bad provider or binding

@@ -173,11 +173,15 @@ describe("signed agent endpoints", () => {
     const wrongKey = await signedRaw(agent, path, body, undefined, { key: new Uint8Array(32).fill(7) });
     expect(wrongKey.status).toBe(401);
 
-    const stale = await signedRaw(agent, path, body, undefined, { created: Math.floor(Date.now() / 1000) - 330 });
+    const stale = await signedRaw(agent, path, body, undefined, {
+      created: Math.floor(Date.now() / 1000) - 330,
+    });
     expect(stale.status).toBe(401);
     expect(stale.body.detail).toMatch(/more than 300 s ago/);
 
-    const future = await signedRaw(agent, path, body, undefined, { created: Math.floor(Date.now() / 1000) + 330 });
+    const future = await signedRaw(agent, path, body, undefined, {
+      created: Math.floor(Date.now() / 1000) + 330,
+    });
     expect(future.status).toBe(401);
     expect(future.body.detail).toMatch(/future/i);
 

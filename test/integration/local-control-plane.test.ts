@@ -50,6 +50,9 @@ describe("the local control plane (npm start)", () => {
     });
     expect(created.status).toBe(201);
     const job = (await created.json()) as { job_id: string };
+    const consolePage = await fetch(`${first.url}/console/`);
+    expect(consolePage.status).toBe(503);
+    expect(((await consolePage.json()) as { detail: string }).detail).toMatch(/console not deployed yet/);
 
     // The CLI reuses the running control plane's database.
     const link = await runCli(["signin-link", "--data-dir", dataDir]);

@@ -39,10 +39,15 @@ describe("logs", () => {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       const secrets: string[] = [];
-      const { token: admin } = await runtime.credentials.createApiToken({ role: "admin", name: "log" }, systemContext("test"));
+      const { token: admin } = await runtime.credentials.createApiToken(
+        { role: "admin", name: "log" },
+        systemContext("test"),
+      );
       secrets.push(admin);
       const bearer = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
-      const registration = await (await fetch(`${url}/agents/registration-tokens`, { method: "POST", headers: bearer, body: "{}" })).json();
+      const registration = await (
+        await fetch(`${url}/agents/registration-tokens`, { method: "POST", headers: bearer, body: "{}" })
+      ).json();
       secrets.push(registration.token);
       const registered = await (
         await fetch(`${url}/agents/register`, {
@@ -52,21 +57,33 @@ describe("logs", () => {
         })
       ).json();
       secrets.push(registered.workload_identity_secret);
-      const identity = { agentId: registered.agent_id, key: decodeAgentSecret(registered.workload_identity_secret) };
+      const identity = {
+        agentId: registered.agent_id,
+        key: decodeAgentSecret(registered.workload_identity_secret),
+      };
       await signedFetch(url, identity, "GET", `/agents/${identity.agentId}/config`);
-      const link = await runtime.sessions.createSigninLink({ userId: "local-admin", role: "admin" }, systemContext("test"));
+      const link = await runtime.sessions.createSigninLink(
+        { userId: "local-admin", role: "admin" },
+        systemContext("test"),
+      );
       secrets.push(link.token);
       const signin = await fetch(`${url}/auth/signin-link?token=${link.token}`, { redirect: "manual" });
       const sessionId = /hcp_session=([^;]+)/.exec(signin.headers.get("set-cookie") ?? "")![1]!;
       secrets.push(sessionId);
-      await fetch(`${url}/auth/logout?session_id=${sessionId}`, { method: "POST", headers: { "x-request-id": "logout-1" } });
+      await fetch(`${url}/auth/logout?session_id=${sessionId}`, {
+        method: "POST",
+        headers: { "x-request-id": "logout-1" },
+      });
       await fetch(`${url}/jobs`, { headers: { authorization: "Bearer hcp_wrong" } });
 
       const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
       const requests = parsed.filter((line) => line.msg === "request");
       expect(requests.length).toBeGreaterThanOrEqual(6);
       expect(requests.every((line) => typeof line.request_id === "string")).toBe(true);
-      expect(requests.find((line) => line.request_id === "logout-1")).toMatchObject({ path: "/auth/logout", status: 200 });
+      expect(requests.find((line) => line.request_id === "logout-1")).toMatchObject({
+        path: "/auth/logout",
+        status: 200,
+      });
       const text = lines.join("\n");
       for (const secret of secrets) expect(text).not.toContain(secret);
     } finally {

@@ -249,10 +249,10 @@ describe("the placeholder functions' artifacts", () => {
     });
   });
 
-  test("the rotation function fails every step loudly, saying rotation is not deployed yet", async () => {
+  test("the rotation function loads and refuses a malformed rotation event before touching any secret", async () => {
     const lambda = await load("rotation");
     await expect(
-      lambda.invoke({ Step: "createSecret", SecretId: "arn:aws:secretsmanager:x", ClientRequestToken: "t" }),
-    ).rejects.toThrow(/secret rotation is not deployed yet/);
+      lambda.invoke({ Step: "deleteSecret", SecretId: "arn:aws:secretsmanager:x", ClientRequestToken: "t" }),
+    ).rejects.toThrow(/Step|ClientRequestToken/);
   });
 });

@@ -381,3 +381,15 @@ describe("AwsSecretStore.ensureSecret", () => {
     expect(inputsOf(CreateSecretCommand)).toEqual([]);
   });
 });
+
+describe("AwsSecretStore.createSecret", () => {
+  it("creates the secret without a value, and an existing one is not an error", async () => {
+    secretsManager.reset();
+    secretsManager.on(CreateSecretCommand).resolvesOnce({}).rejectsOnce(exists());
+    await store.createSecret(secretId, "root key");
+    await store.createSecret(secretId, "root key");
+    const calls = secretsManager.commandCalls(CreateSecretCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[0]!.args[0].input).toEqual({ Name: secretId, Description: "root key" });
+  });
+});

@@ -26,8 +26,11 @@ async function initialise(): Promise<ApiHandler> {
   const { doc } = createDynamoClients({ endpoint: env.DYNAMODB_ENDPOINT, region: env.AWS_REGION });
   const secretStore = await createSecretStore(env);
   const runtime = createRuntime({ env, doc, secretStore, logger });
-  await runtime.workloadKeys.ensureRootKey();
-  await runtime.auditKeys.ensureKey();
+  if (env.HYBRID_CICD_SECRET_STORE === "local") {
+    // In Secrets Manager the rotation function creates key material; the API only reads it.
+    await runtime.workloadKeys.ensureRootKey();
+    await runtime.auditKeys.ensureKey();
+  }
   return createApiHandler(runtime);
 }
 

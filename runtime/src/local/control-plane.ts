@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
+import express from "express";
 import type { Env } from "../config/env";
 import { createApp } from "../http/app";
 import type { Logger } from "../logger";
@@ -95,7 +96,27 @@ export async function startLocalControlPlane(env: Env, logger: Logger): Promise<
   const local = await openLocalRuntime(env, logger);
   const secureCookies =
     env.HYBRID_CICD_SECURE_COOKIES ?? env.HYBRID_CICD_PUBLIC_URL?.startsWith("https:") ?? false;
-  const app = createApp(local.runtime, { secureCookies });
+  const api = createApp(local.runtime, { secureCookies });
+  // One process serves both faces: the console at /console (until the console is built, a 503 saying
+  // so, as its Lambda does on AWS), the API everywhere else.
+  const app = express();
+  app.disable("x-powered-by");
+  app.use("/console", (req, res) => {
+    res
+      .status(503)
+      .type("application/problem+json")
+      .setHeader("Retry-After", "3600")
+      .send(
+        JSON.stringify({
+          type: "about:blank",
+          title: "Service Unavailable",
+          status: 503,
+          detail: "console not deployed yet: the API is served at /",
+          instance: req.originalUrl.split("?")[0],
+        }),
+      );
+  });
+  app.use(api);
   const server = createServer(app);
   await new Promise<void>((resolveListen, rejectListen) => {
     server.once("error", rejectListen);

@@ -71,7 +71,7 @@ export class AwsSecretStore implements SecretStore {
         }),
       );
     } catch (error) {
-      if (isAws(error, "ResourceNotFoundException")) await this.createSecret(secretId, value, description);
+      if (isAws(error, "ResourceNotFoundException")) await this.createWithValue(secretId, value, description);
       else if (!isAws(error, "ResourceExistsException")) throw error;
     }
     const current = await this.getSecretValue(secretId);
@@ -157,7 +157,20 @@ export class AwsSecretStore implements SecretStore {
     }
   }
 
-  private async createSecret(
+  async createSecret(secretId: string, description?: string): Promise<void> {
+    try {
+      await this.client.send(
+        new CreateSecretCommand({
+          Name: secretId,
+          ...(description === undefined ? {} : { Description: description }),
+        }),
+      );
+    } catch (error) {
+      if (!isAws(error, "ResourceExistsException")) throw error;
+    }
+  }
+
+  private async createWithValue(
     secretId: string,
     value: string,
     description: string | undefined,

@@ -126,6 +126,16 @@ export class LocalSecretStore implements SecretStore {
     return (secret?.versions ?? []).map((version) => this.reveal(secretId, version)).reverse();
   }
 
+  async createSecret(secretId: string, description?: string): Promise<void> {
+    await this.mutate((document) => {
+      document.secrets[secretId] ??= {
+        ...(description === undefined ? {} : { description }),
+        createdAt: new Date().toISOString(),
+        versions: [],
+      };
+    });
+  }
+
   async ensureSecret(secretId: string, generate: () => string, description?: string): Promise<SecretVersion> {
     const existing = await this.getSecretValue(secretId);
     if (existing) return existing;

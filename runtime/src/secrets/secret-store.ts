@@ -21,6 +21,8 @@ export interface SecretStore {
   getSecretVersion(secretId: string, versionId: string): Promise<SecretVersion | undefined>;
   /** Every version still kept (labelled or recently unlabelled), newest first. */
   listVersions(secretId: string): Promise<SecretVersion[]>;
+  /** Creates the secret without any version (Secrets Manager CreateSecret with no value); no-op if it exists. */
+  createSecret(secretId: string, description?: string): Promise<void>;
   /**
    * The AWSCURRENT version, creating the secret (or its first version) with `generate()` when there is
    * none. Safe under concurrency: racing callers all end up with the same current version.

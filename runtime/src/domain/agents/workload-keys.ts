@@ -4,6 +4,11 @@ import { secretId } from "../../secrets/catalog";
 import type { SecretStore } from "../../secrets/secret-store";
 import { ServiceUnavailableError } from "../errors";
 
+/** A new workload-identity root key: 32 random bytes, base64url. */
+export function generateRootKey(): string {
+  return randomBytes(32).toString("base64url");
+}
+
 const CACHE_MILLISECONDS = 30_000;
 
 /**
@@ -28,7 +33,7 @@ export class WorkloadKeys {
   async ensureRootKey(): Promise<void> {
     await this.secretStore.ensureSecret(
       this.secretId,
-      () => randomBytes(32).toString("base64url"),
+      generateRootKey,
       "Root key from which every agent's HMAC key is derived",
     );
   }

@@ -139,6 +139,8 @@ export class AuditSigningKeys {
     private readonly secretStore: SecretStore,
     private readonly secretPrefix: string,
     private readonly now: () => number = Date.now,
+    /** Locally the key is created on first use; on AWS only the rotation function writes key material. */
+    private readonly createMissingKey = true,
   ) {}
 
   get secretId(): string {
@@ -157,11 +159,15 @@ export class AuditSigningKeys {
   private async current(): Promise<{ signer: AuditSigner; correlationKey: Buffer }> {
     if (this.cache && this.now() - this.cache.at < CACHE_MILLISECONDS) return this.cache;
     let version = await this.secretStore.getSecretValue(this.secretId, "AWSCURRENT");
-    if (!version) {
+    if (!version && this.createMissingKey) {
       await this.ensureKey();
       version = await this.secretStore.getSecretValue(this.secretId, "AWSCURRENT");
     }
-    if (!version) throw new ServiceUnavailableError("the audit signing key is not available");
+    if (!version) {
+      throw new ServiceUnavailableError(
+        "the audit signing key is not available yet (its first rotation creates it)",
+      );
+    }
     const material = Buffer.from(version.value, "base64url");
     this.cache = {
       at: this.now(),
