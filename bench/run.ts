@@ -5,11 +5,13 @@
 import { runAuditBench } from "./audit";
 import { runClaimsBench } from "./claims";
 import { runHeartbeatBench } from "./heartbeat";
+import { runPlatformBundleBench } from "./platform-bundle";
 
 const benches: Record<string, () => Promise<unknown>> = {
   heartbeat: runHeartbeatBench,
   claims: runClaimsBench,
   audit: runAuditBench,
+  platform: runPlatformBundleBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -53,7 +53,7 @@ export function createRuntime(dependencies: RuntimeDependencies) {
   );
   const workloadKeys = new WorkloadKeys(secretStore, env.HYBRID_CICD_SECRET_PREFIX, () => clock().getTime());
   const lifecycle = lifecycleFromEnv(env);
-  // Identity: sessions, role bindings, OAuth sign-in (docs/identity.md). Bad provider or binding
+  // Identity: sessions, role bindings, OAuth sign-in (README.md, "Sign-in, roles, tokens and sessions"). Bad provider or binding
   // configuration throws a ConfigurationError here, at start-up.
   const securityEvents = createSecurityEvents(store, logger);
   const bindings = new RoleBindings(store, clock, parseConfiguredBindings(env.HYBRID_CICD_ROLE_BINDINGS));

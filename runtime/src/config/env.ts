@@ -79,7 +79,7 @@ export const envSchema = z.object({
     .min(1024)
     .max(1024 ** 3)
     .optional(),
-  // Identity (docs/identity.md). A provider is enabled by its client id; client secrets live in the secret
+  // Identity (README.md, "Sign-in, roles, tokens and sessions"). A provider is enabled by its client id; client secrets live in the secret
   // store (`oauth-client-secrets`, a JSON object by provider id), never in the environment.
   /** Session lifetimes as durations (`12h`, `7d`, or seconds). */
   HYBRID_CICD_SESSION_IDLE_TIMEOUT: duration(60, 30 * 86400).default(12 * 3600),

@@ -20,7 +20,7 @@ export const oauthClientSecretsSentinel = '{"github":"SENTINEL-github-client-sec
 
 /**
  * Runs this repository's stack program (platform/src/stack.ts) with one stack file's configuration,
- * plus what docs/platform.md tells operators to set with `pulumi config set`.
+ * plus what the README tells operators to set with `pulumi config set`.
  */
 export async function runStackFile(
   stackFile: string,
