@@ -9,8 +9,6 @@ import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import express from "express";
 import serverless from "serverless-http";
 import { loadEnv } from "../runtime/src/config/env";
 import { decodeAgentSecret } from "../runtime/src/identity/agent-keys";
@@ -23,6 +21,7 @@ import { LocalSecretStore } from "../runtime/src/secrets/local-secret-store";
 import { createDynamoClients } from "../runtime/src/store/client";
 import { ensureTables } from "../runtime/src/store/tables";
 import { httpApiEvent, lambdaContext } from "../test/support/apigateway-event";
+import { bareHeartbeatApp } from "./support/bare-heartbeat";
 import { closedLoop, type Figures, printBars, printTable } from "./support/measure";
 
 const CONCURRENCY = 10;
@@ -165,19 +164,7 @@ export async function runHeartbeatBench(): Promise<Figures[]> {
       logger: createLogger({ level: "silent" }),
     });
     const handler = createApiHandler(runtime);
-    const bareApp = express();
-    bareApp.post("/bare/:agent_id/heartbeat", express.json(), async (req, res) => {
-      await doc.send(
-        new UpdateCommand({
-          TableName: runtime.store.tables.agents,
-          Key: { agent_id: req.params.agent_id },
-          UpdateExpression: "SET last_heartbeat_at = :now, last_figures = :figures",
-          ConditionExpression: "attribute_exists(agent_id)",
-          ExpressionAttributeValues: { ":now": new Date().toISOString(), ":figures": req.body },
-        }),
-      );
-      res.json({ status: "healthy", next_check_interval: 30 });
-    });
+    const bareApp = bareHeartbeatApp(doc, runtime.store.tables.agents);
     const bareHandler = serverless(bareApp) as unknown as typeof handler;
     const signedForLambda = await presign(agentId, key, MAX_REQUESTS);
     const bareLambda = await closedLoop(

@@ -4,8 +4,7 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import express from "express";
+import type express from "express";
 import { loadEnv } from "../../runtime/src/config/env";
 import { systemContext } from "../../runtime/src/domain/principal";
 import { createApp } from "../../runtime/src/http/app";
@@ -13,6 +12,7 @@ import { createLogger } from "../../runtime/src/logger";
 import { createRuntime } from "../../runtime/src/runtime";
 import { LocalSecretStore } from "../../runtime/src/secrets/local-secret-store";
 import { createDynamoClients } from "../../runtime/src/store/client";
+import { bareHeartbeatApp } from "./bare-heartbeat";
 
 const [endpoint, prefix, dataDir] = process.argv.slice(2) as [string, string, string];
 const env = loadEnv({
@@ -40,19 +40,7 @@ const listen = (app: express.Express) =>
 
 const full = await listen(createApp(runtime, { secureCookies: false }));
 
-const bare = express();
-bare.post("/bare/:agent_id/heartbeat", express.json(), async (req, res) => {
-  await doc.send(
-    new UpdateCommand({
-      TableName: runtime.store.tables.agents,
-      Key: { agent_id: req.params.agent_id },
-      UpdateExpression: "SET last_heartbeat_at = :now, last_figures = :figures",
-      ConditionExpression: "attribute_exists(agent_id)",
-      ExpressionAttributeValues: { ":now": new Date().toISOString(), ":figures": req.body },
-    }),
-  );
-  res.json({ status: "healthy", next_check_interval: 30 });
-});
+const bare = bareHeartbeatApp(doc, runtime.store.tables.agents);
 const bareUrl = await listen(bare);
 
 const { token } = await runtime.agents.createRegistrationToken(systemContext("bench"));

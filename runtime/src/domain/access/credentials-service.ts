@@ -1,10 +1,10 @@
 import type { Role } from "../../identity/permissions";
-import { generateToken, hashToken, looksLike } from "../../identity/tokens";
-import type { CredentialRecord } from "../../store/credentials-repository";
+import { hashToken, looksLike } from "../../identity/tokens";
 import type { Store } from "../../store/store";
-import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError } from "../errors";
+import { NotFoundError, UnauthenticatedError, ValidationError } from "../errors";
 import { auditActor, type Clock, epochSeconds, type Principal, type RequestContext } from "../principal";
 import { settings } from "../settings";
+import { issueCredential } from "./issue-credential";
 
 /** API tokens: created by an admin (or the CLI), shown once, hashed at rest, revocable. */
 export class CredentialsService {
@@ -20,34 +20,20 @@ export class CredentialsService {
         { field: "ttl", message: `between 1 second and ${settings.apiToken.maxTtlSeconds} seconds` },
       ]);
     }
-    const now = this.clock();
-    const token = generateToken("apiToken");
-    const record: CredentialRecord = {
-      token_hash: hashToken(token),
-      credential_id: hashToken(token).slice(0, 12),
+    const { token, record, expiresAt } = await issueCredential(this.store, {
       kind: "api",
       name: input.name,
       role: input.role,
-      created_at: now.toISOString(),
-      created_by: auditActor(context).id,
-      expires_at: epochSeconds(now) + ttl,
-    };
-    const tx = this.store.transaction();
-    this.store.credentials.put(tx, record, () => new ConflictError("token collision; retry"));
-    tx.audit({
-      action: "token.create",
-      actor: auditActor(context),
-      target: { type: "api_token", id: record.credential_id },
-      outcome: "success",
-      request_id: context.requestId,
-      details: { name: record.name, role: record.role, expires_at: record.expires_at },
+      ttlSeconds: ttl,
+      now: this.clock(),
+      context,
+      audit: {
+        action: "token.create",
+        targetType: "api_token",
+        details: { name: input.name, role: input.role },
+      },
     });
-    await this.store.commit(tx);
-    return {
-      token,
-      token_id: record.credential_id,
-      expires_at: new Date(record.expires_at * 1000).toISOString(),
-    };
+    return { token, token_id: record.credential_id, expires_at: expiresAt };
   }
 
   /** The user behind a bearer API token, or a 401 saying why not. */

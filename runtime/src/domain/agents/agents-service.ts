@@ -1,12 +1,12 @@
 import { ulid } from "ulid";
 import { encodeAgentSecret } from "../../identity/agent-keys";
-import { generateToken, hashToken, looksLike } from "../../identity/tokens";
+import { hashToken, looksLike } from "../../identity/tokens";
 import type { AgentRecord, ResourceFigures } from "../../store/agents-repository";
-import type { CredentialRecord } from "../../store/credentials-repository";
 import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
+import { issueCredential } from "../access/issue-credential";
 import { ConflictError, NotFoundError, UnauthenticatedError } from "../errors";
-import { auditActor, type Clock, epochSeconds, type RequestContext } from "../principal";
+import { auditActor, type Clock, type RequestContext } from "../principal";
 import { defaultLifecycleSettings, type LifecycleSettings, settings } from "../settings";
 import { type AgentHealth, agentHealth } from "./agent-health";
 import type { WorkloadKeys } from "./workload-keys";
@@ -46,29 +46,15 @@ export class AgentsService {
     context: RequestContext,
     ttlSeconds: number = settings.registrationToken.defaultTtlSeconds,
   ) {
-    const now = this.clock();
-    const token = generateToken("registrationToken");
-    const record: CredentialRecord = {
-      token_hash: hashToken(token),
-      credential_id: hashToken(token).slice(0, 12),
+    const { token, expiresAt } = await issueCredential(this.store, {
       kind: "registration",
       name: "agent registration",
-      created_at: now.toISOString(),
-      created_by: auditActor(context).id,
-      expires_at: epochSeconds(now) + ttlSeconds,
-    };
-    const tx = this.store.transaction();
-    this.store.credentials.put(tx, record, () => new ConflictError("token collision; retry"));
-    tx.audit({
-      action: "agent.registration_token.create",
-      actor: auditActor(context),
-      target: { type: "registration_token", id: record.credential_id },
-      outcome: "success",
-      request_id: context.requestId,
-      details: { expires_at: record.expires_at },
+      ttlSeconds,
+      now: this.clock(),
+      context,
+      audit: { action: "agent.registration_token.create", targetType: "registration_token" },
     });
-    await this.store.commit(tx);
-    return { token, expires_at: new Date(record.expires_at * 1000).toISOString() };
+    return { token, expires_at: expiresAt };
   }
 
   /**

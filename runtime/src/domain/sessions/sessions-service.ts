@@ -1,9 +1,9 @@
 import type { VerifiedIdentity } from "../../identity/oauth-providers";
 import type { Role } from "../../identity/permissions";
 import { generateToken, hashToken, looksLike } from "../../identity/tokens";
-import type { CredentialRecord } from "../../store/credentials-repository";
 import type { SessionRecord } from "../../store/sessions-repository";
 import type { Store } from "../../store/store";
+import { issueCredential } from "../access/issue-credential";
 import type { RoleBindings } from "../access/role-bindings";
 import { subjectsOf, userIdOf } from "../access/role-bindings";
 import type { SecurityEvents } from "../access/security-events";
@@ -91,30 +91,20 @@ export class SessionsService {
 
   /** A one-time, short-lived sign-in link token (the CLI prints it as a URL). */
   async createSigninLink(input: { userId: string; role: Role }, context: RequestContext) {
-    const now = this.clock();
-    const token = generateToken("signinLink");
-    const record: CredentialRecord = {
-      token_hash: hashToken(token),
-      credential_id: hashToken(token).slice(0, 12),
+    const { token, expiresAt } = await issueCredential(this.store, {
       kind: "signin",
       name: input.userId,
       role: input.role,
-      created_at: now.toISOString(),
-      created_by: auditActor(context).id,
-      expires_at: epochSeconds(now) + settings.signinLink.ttlSeconds,
-    };
-    const tx = this.store.transaction();
-    this.store.credentials.put(tx, record, () => new ConflictError("token collision; retry"));
-    tx.audit({
-      action: "signin_link.create",
-      actor: auditActor(context),
-      target: { type: "signin_link", id: record.credential_id },
-      outcome: "success",
-      request_id: context.requestId,
-      details: { user_id: input.userId, role: input.role },
+      ttlSeconds: settings.signinLink.ttlSeconds,
+      now: this.clock(),
+      context,
+      audit: {
+        action: "signin_link.create",
+        targetType: "signin_link",
+        details: { user_id: input.userId, role: input.role },
+      },
     });
-    await this.store.commit(tx);
-    return { token, expires_at: new Date(record.expires_at * 1000).toISOString() };
+    return { token, expires_at: expiresAt };
   }
 
   /** Uses a sign-in link once: the link is consumed and the session created in one transaction. */
