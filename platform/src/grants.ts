@@ -92,10 +92,17 @@ export const tableActions: Readonly<Record<TableAccess, readonly string[]>> = {
 export const indexActions: readonly string[] = ["dynamodb:Query", "dynamodb:Scan"];
 
 export const secretActions: Readonly<Record<SecretAccess, readonly string[]>> = {
-  read: ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+  // ListSecretVersionIds: every kept version of the audit signing key verifies old digests; the
+  // rotation steps find the versions holding each staging label.
+  read: [
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:ListSecretVersionIds",
+  ],
   rotate: [
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
+    "secretsmanager:ListSecretVersionIds",
     "secretsmanager:PutSecretValue",
     "secretsmanager:UpdateSecretVersionStage",
   ],

@@ -200,6 +200,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
       Action: [
         "secretsmanager:DescribeSecret",
         "secretsmanager:GetSecretValue",
+        "secretsmanager:ListSecretVersionIds",
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecretVersionStage",
       ],
