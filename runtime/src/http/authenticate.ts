@@ -7,6 +7,7 @@ import { CSRF_COOKIE, CSRF_HEADER, csrfToken, verifyCsrfToken } from "../identit
 import { verifyRequest } from "../identity/http-signatures";
 import { can } from "../identity/permissions";
 import type { Runtime } from "../runtime";
+import type { AgentRecord } from "../store/agents-repository";
 import type { SessionRecord } from "../store/sessions-repository";
 import type { Access } from "./route";
 
@@ -96,6 +97,7 @@ async function authenticateAgent(req: Request, runtime: Runtime): Promise<Princi
     throw new UnauthenticatedError(detail, "Signature");
   }
   let revoked = false;
+  let snapshot: AgentRecord | undefined;
   const result = await verifyRequest(
     { method: req.method, url: req.originalUrl, headers: req.headers, body: req.rawBody },
     {
@@ -104,6 +106,7 @@ async function authenticateAgent(req: Request, runtime: Runtime): Promise<Princi
       lookupKey: async (keyId) => {
         const found = await runtime.agents.signatureKeys(keyId);
         revoked = found.revoked;
+        snapshot = found.agent;
         return found.keys;
       },
       checkNonce: (keyId, nonce, expiresAt) => runtime.store.nonces.remember(keyId, nonce, expiresAt),
@@ -119,6 +122,7 @@ async function authenticateAgent(req: Request, runtime: Runtime): Promise<Princi
   if (pathAgent !== undefined && pathAgent !== result.keyId) {
     throw new ForbiddenError("the request is signed by a different agent than the one in the path");
   }
+  if (snapshot?.agent_id === result.keyId) req.signedAgent = snapshot;
   return { type: "agent", id: result.keyId };
 }
 

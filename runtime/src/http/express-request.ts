@@ -1,4 +1,5 @@
 import type { Principal, RequestContext } from "../domain/principal";
+import type { AgentRecord } from "../store/agents-repository";
 
 declare global {
   namespace Express {
@@ -8,6 +9,8 @@ declare global {
       /** The body's exact bytes (signatures and Content-Digest cover them); empty when there is none. */
       rawBody: Buffer;
       principal?: Principal;
+      /** The signing agent's record as read to verify its signature (a snapshot from this request). */
+      signedAgent?: AgentRecord;
     }
   }
 }

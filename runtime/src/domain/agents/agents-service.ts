@@ -139,9 +139,13 @@ export class AgentsService {
    * Stores a heartbeat. Heartbeats are telemetry, not audit events; a change of health they cause
    * (e.g. unhealthy → healthy, or the first heartbeat of a dead agent) is, and is written with it.
    */
-  async heartbeat(agentId: string, figures: ResourceFigures, context?: RequestContext) {
+  /**
+   * `known`: the agent record this request already read to verify its signature, saving a read; the
+   * health change is written on a condition over it, so a stale snapshot cannot record a wrong change.
+   */
+  async heartbeat(agentId: string, figures: ResourceFigures, context?: RequestContext, known?: AgentRecord) {
     const now = this.clock();
-    const previous = await this.store.agents.get(agentId);
+    const previous = known?.agent_id === agentId ? known : await this.store.agents.get(agentId);
     if (!previous || previous.revoked_at)
       throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
     const from = agentHealth(previous, now, this.lifecycle);
@@ -254,11 +258,15 @@ export class AgentsService {
   }
 
   /** The keys a signature with `keyid` = agentId may verify with; undefined when unknown or revoked. */
-  async signatureKeys(agentId: string): Promise<{ keys?: Buffer[]; revoked: boolean }> {
+  async signatureKeys(agentId: string): Promise<{ keys?: Buffer[]; revoked: boolean; agent?: AgentRecord }> {
     const agent = await this.store.agents.get(agentId);
     if (!agent) return { revoked: false };
     if (agent.revoked_at) return { revoked: true };
-    return { keys: await this.keys.acceptedAgentKeys(agent.agent_id, agent.key_epoch), revoked: false };
+    return {
+      keys: await this.keys.acceptedAgentKeys(agent.agent_id, agent.key_epoch),
+      revoked: false,
+      agent,
+    };
   }
 
   private async requireActive(agentId: string): Promise<AgentRecord> {

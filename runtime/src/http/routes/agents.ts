@@ -101,7 +101,7 @@ export const agentRoutes = defineRoutes([
     handle: async (req, res, runtime) => {
       const { agent_id } = parseInput(agentIdPath, req.params, "path");
       const { jobs, ...figures } = parseInput(heartbeatBody, req.body, "body");
-      const reply = await runtime.agents.heartbeat(agent_id, figures, req.context);
+      const reply = await runtime.agents.heartbeat(agent_id, figures, req.context, req.signedAgent);
       res.json({ ...reply, jobs: await runtime.agentJobs.renewLeases(agent_id, jobs) });
     },
   },
