@@ -1,22 +1,11 @@
 /**
- * Server-set durations and thresholds, in one place. Agents are told the intervals in their replies;
- * they never decide them.
+ * Server-set durations and limits, in one place. Session lifetimes are configuration (config/env.ts);
+ * the agent and job timings are the lifecycle settings below.
  */
 export const settings = {
-  session: { absoluteSeconds: 7 * 24 * 3600, idleSeconds: 12 * 3600 },
   signinLink: { ttlSeconds: 10 * 60 },
   registrationToken: { defaultTtlSeconds: 3600, maxTtlSeconds: 7 * 24 * 3600 },
   apiToken: { defaultTtlSeconds: 30 * 24 * 3600, maxTtlSeconds: 365 * 24 * 3600 },
-  agent: {
-    heartbeatIntervalSeconds: 30,
-    claimIntervalSeconds: 5,
-    /** No heartbeat for this long: unhealthy. */
-    unhealthyAfterSeconds: 90,
-    /** No heartbeat for this long: dead. */
-    deadAfterSeconds: 300,
-    /** A resource figure at or above this: unhealthy. */
-    resourceLimitPercent: 95,
-  },
   signature: { maxAgeSeconds: 300 },
   idempotency: { ttlSeconds: 24 * 3600 },
   job: { defaultTimeoutSeconds: 3600, maxTimeoutSeconds: 24 * 3600 },
@@ -66,14 +55,14 @@ export interface LifecycleSettings {
 }
 
 export const defaultLifecycleSettings: LifecycleSettings = {
-  heartbeatIntervalSeconds: settings.agent.heartbeatIntervalSeconds,
+  heartbeatIntervalSeconds: 30,
   jobHeartbeatIntervalSeconds: 5,
-  claimIntervalSeconds: settings.agent.claimIntervalSeconds,
+  claimIntervalSeconds: 5,
   leaseSeconds: 120,
   sweepIntervalSeconds: 15,
-  unhealthyAfterSeconds: settings.agent.unhealthyAfterSeconds,
-  deadAfterSeconds: settings.agent.deadAfterSeconds,
-  resourceLimitPercent: settings.agent.resourceLimitPercent,
+  unhealthyAfterSeconds: 90,
+  deadAfterSeconds: 300,
+  resourceLimitPercent: 95,
   cancelGraceSeconds: 10,
   logChunkMaxBytes: 256 * 1024,
   logMaxBytes: 64 * 1024 * 1024,

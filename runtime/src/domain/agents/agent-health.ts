@@ -1,10 +1,9 @@
 import type { AgentRecord } from "../../store/agents-repository";
-import { settings } from "../settings";
 
 export const agentHealthStates = ["healthy", "unhealthy", "dead"] as const;
 export type AgentHealth = (typeof agentHealthStates)[number];
 
-/** The server-set thresholds health is judged by (settings.agent, or the runtime's lifecycle settings). */
+/** The server-set thresholds health is judged by (the runtime's lifecycle settings). */
 export interface HealthThresholds {
   readonly unhealthyAfterSeconds: number;
   readonly deadAfterSeconds: number;
@@ -15,11 +14,7 @@ export interface HealthThresholds {
  * Health from heartbeat age and resource figures: dead when silent past the dead threshold (or never
  * seen), unhealthy when late or when a resource is nearly exhausted, healthy otherwise.
  */
-export function agentHealth(
-  agent: AgentRecord,
-  now: Date,
-  limits: HealthThresholds = settings.agent,
-): AgentHealth {
+export function agentHealth(agent: AgentRecord, now: Date, limits: HealthThresholds): AgentHealth {
   if (agent.revoked_at || !agent.last_heartbeat_at) return "dead";
   const ageSeconds = (now.getTime() - Date.parse(agent.last_heartbeat_at)) / 1000;
   if (ageSeconds >= limits.deadAfterSeconds) return "dead";
