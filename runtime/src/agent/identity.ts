@@ -3,6 +3,7 @@ import { chmod, mkdir, open, readFile, rename, rm, stat } from "node:fs/promises
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { z } from "zod";
+import { idPatterns } from "../domain/ids";
 import { decodeAgentSecret } from "../identity/agent-keys";
 import type { AgentIdentity } from "./signed-fetch";
 
@@ -13,7 +14,7 @@ import type { AgentIdentity } from "./signed-fetch";
 const identitySchema = z.object({
   version: z.literal(1),
   url: z.url(),
-  agent_id: z.string().regex(/^agt_[0-9a-z]{26}$/),
+  agent_id: z.string().regex(idPatterns.agent),
   workload_identity_secret: z.string().min(1),
   name: z.string(),
   region: z.string(),

@@ -1,4 +1,3 @@
-import { ulid } from "ulid";
 import { encodeAgentSecret } from "../../identity/agent-keys";
 import { hashToken, looksLike } from "../../identity/tokens";
 import type { AgentRecord, ResourceFigures } from "../../store/agents-repository";
@@ -6,6 +5,7 @@ import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { issueCredential } from "../access/issue-credential";
 import { ConflictError, NotFoundError, UnauthenticatedError } from "../errors";
+import { newId } from "../ids";
 import { auditActor, type Clock, type RequestContext } from "../principal";
 import { defaultLifecycleSettings, type LifecycleSettings, settings } from "../settings";
 import { type AgentHealth, agentHealth } from "./agent-health";
@@ -67,7 +67,7 @@ export class AgentsService {
     if (!looksLike("registrationToken", input.registration_token)) throw refused();
     const now = this.clock();
     const agent: AgentRecord = {
-      agent_id: `agt_${ulid().toLowerCase()}`,
+      agent_id: newId("agent"),
       name: input.name,
       region: input.region,
       tags: [...new Set(input.tags)].sort(),

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { ulid } from "ulid";
 import { type JobRecord, type JobStatus, queueAttributes, queueKeyOf } from "../../store/jobs-repository";
 import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { ConflictError, IdempotencyMismatchError, NotFoundError } from "../errors";
+import { newId } from "../ids";
 import { auditActor, type Clock, epochSeconds, type RequestContext } from "../principal";
 import { settings } from "../settings";
 import { LogGapError, SelfApprovalError } from "./job-errors";
@@ -69,7 +69,7 @@ export class JobsService {
     const actor = auditActor(context);
     const needsApproval =
       input.environment !== undefined && environmentsNeedingApproval.includes(input.environment);
-    const jobId = `job_${ulid().toLowerCase()}`;
+    const jobId = newId("job");
     const tags = [...new Set(input.tags)].sort();
     const job: JobRecord = {
       job_id: jobId,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { agentAccess, defineRoutes } from "../route";
+import { agentIdPath, jobIdPath } from "../schemas";
 import { parseInput } from "../validate";
 
 /**
@@ -7,8 +8,6 @@ import { parseInput } from "../validate";
  * RFC 9421-signed by the agent; writes name the attempt they belong to (fencing, decision 005).
  */
 
-const agentIdPath = z.object({ agent_id: z.string().regex(/^agt_[0-9a-z]{26}$/, "not an agent id") });
-const jobIdPath = z.object({ job_id: z.string().regex(/^job_[0-9a-z]{26}$/, "not a job id") });
 const attempt = z.number().int().min(1).max(1_000_000);
 
 const claimBody = z.strictObject({}).optional();

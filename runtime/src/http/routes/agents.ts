@@ -3,20 +3,15 @@ import { agentHealthStates } from "../../domain/agents/agent-health";
 import { MAX_HELD_JOBS } from "../../domain/jobs/agent-jobs-service";
 import { settings } from "../../domain/settings";
 import { agentAccess, defineRoutes, publicAccess, userWith } from "../route";
+import { agentIdPath, jobId, tags } from "../schemas";
 import { parseInput } from "../validate";
 
-const agentIdPath = z.object({ agent_id: z.string().regex(/^agt_[0-9a-z]{26}$/, "not an agent id") });
 const label = z
   .string()
   .trim()
   .min(1)
   .max(64)
   .regex(/^[A-Za-z0-9][A-Za-z0-9 ._:/-]*$/, "letters, digits and . _ : / - only");
-const tag = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[a-z0-9][a-z0-9._:/=-]*$/, "lower-case letters, digits and . _ : / = - only");
 
 const registrationTokenBody = z
   .strictObject({
@@ -32,7 +27,7 @@ const registerBody = z.strictObject({
     .min(1)
     .max(64)
     .regex(/^[a-z0-9][a-z0-9-]*$/, "lower-case letters, digits and dashes"),
-  tags: z.array(tag).max(32).default([]),
+  tags,
   version: z.string().min(1).max(64).optional(),
 });
 
@@ -47,9 +42,7 @@ const heartbeatBody = z.strictObject({
   uptime_seconds: z.number().min(0).max(1e10),
   /** The jobs the agent is running: their leases are extended, and the reply says what to do with each. */
   jobs: z
-    .array(
-      z.strictObject({ job_id: z.string().regex(/^job_[0-9a-z]{26}$/), attempt: z.number().int().min(1) }),
-    )
+    .array(z.strictObject({ job_id: jobId, attempt: z.number().int().min(1) }))
     .max(MAX_HELD_JOBS)
     .default([]),
 });

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { defaultLifecycleSettings, settings } from "../../domain/settings";
 import { jobStatuses } from "../../store/jobs-repository";
 import { defineRoutes, userWith } from "../route";
+import { jobIdPath, tags } from "../schemas";
 import { parseInput } from "../validate";
 
 /** A git ref as `git check-ref-format` allows it (branch, tag, or a full/abbreviated commit). */
@@ -28,16 +29,7 @@ const jobFields = {
     .min(1)
     .max(16 * 1024)
     .optional(),
-  tags: z
-    .array(
-      z
-        .string()
-        .min(1)
-        .max(64)
-        .regex(/^[a-z0-9][a-z0-9._:/=-]*$/, "lower-case tag"),
-    )
-    .max(32)
-    .default([]),
+  tags,
   environment: z
     .string()
     .min(1)
@@ -68,8 +60,6 @@ const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(25),
   cursor: z.string().max(2048).optional(),
 });
-
-const jobIdPath = z.object({ job_id: z.string().regex(/^job_[0-9a-z]{26}$/, "not a job id") });
 
 const emptyBody = z.strictObject({}).optional();
 
