@@ -5,7 +5,7 @@ import { type AuditEvent, GENESIS_HASH, MAIN_CHAIN, sealEvent } from "../domain/
 import { ServiceUnavailableError } from "../domain/errors";
 import type { Logger } from "../logger";
 import { type AuditRepository, type ChainHead, headFromItem } from "./audit-repository";
-import type { WriteTransaction } from "./transaction";
+import { isTransactionCanceled, type WriteTransaction } from "./transaction";
 
 export interface AuditChainOptions {
   /** Written into every event. */
@@ -200,12 +200,4 @@ export class AuditChain {
 function pause(attempt: number): Promise<void> {
   const ceiling = Math.min(25, 2 ** attempt);
   return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
-}
-
-interface CanceledError extends Error {
-  CancellationReasons?: { Code?: string; Message?: string; Item?: Record<string, unknown> }[];
-}
-
-function isTransactionCanceled(error: unknown): error is CanceledError {
-  return error instanceof Error && error.name === "TransactionCanceledException";
 }

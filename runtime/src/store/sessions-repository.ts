@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { Role } from "../identity/permissions";
-import type { WriteTransaction } from "./transaction";
+import { isConditionalCheckFailed, type WriteTransaction } from "./transaction";
 
 /** A session as stored: keyed by the SHA-256 of its id; the id itself is never stored. */
 export interface SessionRecord {
@@ -85,7 +85,7 @@ export class SessionsRepository {
         }),
       );
     } catch (error) {
-      if (!(error instanceof Error && error.name === "ConditionalCheckFailedException")) throw error;
+      if (!isConditionalCheckFailed(error)) throw error;
     }
   }
 

@@ -106,11 +106,12 @@ export async function commitTransaction(
   }
 }
 
-interface CanceledError extends Error {
-  CancellationReasons?: { Code?: string; Message?: string }[];
+/** A cancelled TransactWriteItems; with ReturnValuesOnConditionCheckFailure, reasons carry the item. */
+export interface CanceledError extends Error {
+  CancellationReasons?: { Code?: string; Message?: string; Item?: Record<string, unknown> }[];
 }
 
-function isTransactionCanceled(error: unknown): error is CanceledError {
+export function isTransactionCanceled(error: unknown): error is CanceledError {
   return error instanceof Error && error.name === "TransactionCanceledException";
 }
 
