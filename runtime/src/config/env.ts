@@ -104,6 +104,8 @@ export const envSchema = z.object({
   /** Per client IP: `<count>/<window>`, e.g. `30/1m`. */
   HYBRID_CICD_RATE_LIMIT_SIGNIN: rate.default({ limit: 30, windowSeconds: 60 }),
   HYBRID_CICD_RATE_LIMIT_TOKENS: rate.default({ limit: 30, windowSeconds: 60 }),
+  /** On-demand audit digests (`POST /audit/digests`): each is a signature and a stored item. */
+  HYBRID_CICD_RATE_LIMIT_DIGESTS: rate.default({ limit: 10, windowSeconds: 60 }),
 });
 
 export type Env = z.infer<typeof envSchema>;
