@@ -84,7 +84,7 @@ export const envSchema = z.object({
   /** Session lifetimes as durations (`12h`, `7d`, or seconds). */
   HYBRID_CICD_SESSION_IDLE_TIMEOUT: duration(60, 30 * 86400).default(12 * 3600),
   HYBRID_CICD_SESSION_MAX_AGE: duration(60, 90 * 86400).default(7 * 86400),
-  /** Role bindings by configuration: `email:alice@example.com=admin,github:octocat=operator,domain:example.com=viewer`. */
+  /** Role bindings by configuration: `email:alice@example.com=admin,github-id:583231=operator,domain:example.com=viewer`. */
   HYBRID_CICD_ROLE_BINDINGS: z
     .string()
     .max(16 * 1024)
