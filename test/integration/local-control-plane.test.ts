@@ -99,7 +99,7 @@ describe("the local control plane (npm start)", () => {
       expect(await waitForExit(second.child)).toBe(0);
       expect(isRunning(secondJvm)).toBe(false);
     }
-  });
+  }, 180_000); // two JVM starts and stops: slow on a loaded machine, and never a timing assertion
 
   it("says in one line what to install when Java is missing", async () => {
     const dir = await mkdtemp(join(tmpdir(), "hcp-nojava-"));
@@ -120,5 +120,5 @@ describe("the local control plane (npm start)", () => {
     expect(result.stderr).toMatch(/superuser/);
     const ttl = await runCli(["token", "create", "--role", "admin", "--ttl", "forever"]);
     expect(ttl.stderr).toMatch(/not a duration/);
-  });
+  }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { ValidationError } from "../domain/errors";
+import { ValidationError } from "../shared/errors";
 import { type KeyAttribute, type TableDeclaration, type TableKey, tables } from "./schema";
 
 /**
