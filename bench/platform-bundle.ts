@@ -11,10 +11,11 @@ import {
   type LambdaArtifactOptions,
   resolveLambdaEntry,
 } from "../platform/src/lambda-artifact";
+import { report } from "./support/summary";
 
 /**
  * Figures of the platform: the API function's bundle (minified size, zipped size) and its cold load time
- * in Node (median of 10 imports, each in a fresh process) beside a one-line hello-world bundled the same
+ * in Node (median of 11 imports, each in a fresh process) beside a one-line hello-world bundled the same
  * way in the same run, for each bundle variant; and the number of resources each stack file creates.
  * Prints figures only; never passes or fails on them.
  *
@@ -27,7 +28,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
  * `@aws-sdk/*` out finds it in node_modules, as it would in the Lambda runtime's.
  */
 const workDirectory = path.join(root, "node_modules", ".cache", "platform-bundle-bench");
-const loads = 10;
+const loads = 11;
 
 interface Variant {
   readonly label: string;
@@ -155,9 +156,75 @@ async function resourcesPerStack(stackFile: string): Promise<Record<string, numb
 const pad = (value: string, width: number) => value.padEnd(width);
 const number = (value: number, width: number, digits = 0) => value.toFixed(digits).padStart(width);
 
+/**
+ * The minimal bundle of the same stack the API's cold start is held to: express 5 + serverless-http +
+ * lib-dynamodb answering one GetItem.
+ */
+const minimalSameStack = `import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
+import express from "express";
+import serverless from "serverless-http";
+const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+const app = express();
+app.use(express.json());
+app.get("/items/:id", async (req, res) => {
+  const { Item } = await doc.send(new GetCommand({ TableName: process.env.TABLE ?? "items", Key: { id: req.params.id } }));
+  res.json(Item ?? null);
+});
+export const handler = serverless(app);
+`;
+
+/**
+ * The cold-start figure: the deployed API bundle and the minimal same-stack bundle, both ESM, minified,
+ * built by the same function in this run; 11 fresh-process imports of each, alternating; medians.
+ */
+async function coldStartFigure(apiEntry: string): Promise<void> {
+  const minimalEntry = path.join(workDirectory, "minimal-same-stack.ts");
+  await writeFile(minimalEntry, minimalSameStack);
+  try {
+    const built: string[] = [];
+    for (const [label, entry] of [
+      ["cold-api", apiEntry],
+      ["cold-minimal", minimalEntry],
+    ] as const) {
+      const bundle = await bundleLambda(entry, { format: "esm" });
+      const directory = path.join(workDirectory, label);
+      await mkdir(directory, { recursive: true });
+      for (const file of bundle.files) await writeFile(path.join(directory, file.name), file.contents);
+      built.push(path.join(directory, "index.mjs"));
+    }
+    const api: number[] = [];
+    const minimal: number[] = [];
+    coldLoad(built[0]!);
+    coldLoad(built[1]!);
+    for (let index = 0; index < loads; index++) {
+      api.push(coldLoad(built[0]!).importMs);
+      minimal.push(coldLoad(built[1]!).importMs);
+    }
+    const apiMs = median(api);
+    const minimalMs = median(minimal);
+    console.log(
+      `\nCold import, ESM minified, median of ${loads} alternating fresh processes: API ${apiMs.toFixed(1)} ms, minimal same-stack bundle ${minimalMs.toFixed(1)} ms (${(apiMs / minimalMs).toFixed(2)}x)`,
+    );
+    report({
+      figure: "API bundle cold import (ESM, minified)",
+      value: apiMs,
+      unit: "ms",
+      baseline: { label: "express 5 + serverless-http + lib-dynamodb GetItem", value: minimalMs },
+      ratio: minimalMs / apiMs,
+      goal: "API <= 1.2x the minimal (ratio >= 0.83)",
+      detail: `API/minimal = ${(apiMs / minimalMs).toFixed(2)}x; median of ${loads}`,
+    });
+  } finally {
+    await rm(minimalEntry, { force: true });
+  }
+}
+
 export async function runPlatformBundleBench(): Promise<void> {
   await rm(workDirectory, { recursive: true, force: true });
   await mkdir(workDirectory, { recursive: true });
+  await coldStartFigure(resolveLambdaEntry("api"));
+  if (process.env.BENCH_PLATFORM_VARIANTS !== "1") return;
   const helloEntry = path.join(workDirectory, "hello-world.ts");
   await writeFile(helloEntry, 'export const handler = async () => ({ statusCode: 200, body: "hello" });\n');
 

@@ -1,6 +1,6 @@
 /**
  * Child process for the heartbeat bench: serves the full control plane and, beside it, a bare express
- * route doing the same single DynamoDB write, so the load generator does not share their event loop.
+ * routes doing the baselines' DynamoDB work, so the load generator does not share their event loop.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -40,7 +40,7 @@ const listen = (app: express.Express) =>
 
 const full = await listen(createApp(runtime, { secureCookies: false }));
 
-const bare = bareHeartbeatApp(doc, runtime.store.tables.agents);
+const bare = bareHeartbeatApp(doc, runtime.store.tables);
 const bareUrl = await listen(bare);
 
 const { token } = await runtime.agents.createRegistrationToken(systemContext("bench"));

@@ -1,7 +1,9 @@
 /** Latency/throughput bookkeeping shared by the benches. */
 export interface Figures {
   label: string;
+  /** Requests answered 2xx: the only ones that count. */
   requests: number;
+  /** Requests answered otherwise, or failed: counted here, never in req/s or the percentiles. */
   errors: number;
   seconds: number;
   perSecond: number;
@@ -16,8 +18,22 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /**
+ * The smallest sample for which percentile `p` is more than the maximum: p99 needs at least 100
+ * samples, p90 at least 10. Reports below it print "n/a" rather than a figure that is really the max.
+ */
+export function enoughFor(p: number, samples: number): boolean {
+  return samples >= Math.ceil(100 / (100 - p));
+}
+
+export const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/**
  * Runs `operation` from `concurrency` loops until `seconds` pass or `maxRequests` are sent.
- * `operation` resolves true on success.
+ * `operation` resolves true on a 2xx; only those count towards req/s and the latency percentiles.
  */
 export async function closedLoop(
   label: string,
@@ -35,8 +51,8 @@ export async function closedLoop(
       if (index >= options.maxRequests) return;
       const before = performance.now();
       const ok = await operation(index).catch(() => false);
-      latencies.push(performance.now() - before);
-      if (!ok) errors++;
+      if (ok) latencies.push(performance.now() - before);
+      else errors++;
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, loop));
@@ -49,29 +65,42 @@ export async function closedLoop(
     seconds,
     perSecond: latencies.length / seconds,
     p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
+    p99: enoughFor(99, latencies.length) ? percentile(latencies, 99) : Number.NaN,
   };
 }
 
+/** Adds up runs of one scenario made in several alternating rounds. */
+export function combine(runs: Figures[], latencies?: number[]): Figures {
+  const requests = runs.reduce((sum, run) => sum + run.requests, 0);
+  const seconds = runs.reduce((sum, run) => sum + run.seconds, 0);
+  return {
+    label: runs[0]!.label,
+    requests,
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
+    seconds,
+    perSecond: requests / seconds,
+    p50: latencies ? percentile(latencies, 50) : median(runs.map((run) => run.p50)),
+    p99: latencies
+      ? enoughFor(99, latencies.length)
+        ? percentile(latencies, 99)
+        : Number.NaN
+      : median(runs.map((run) => run.p99)),
+  };
+}
+
+const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
+
 export function printTable(title: string, rows: Figures[], baseline?: Figures): void {
   console.log(`\n${title}`);
-  const header = [
-    "scenario",
-    "requests",
-    "errors",
-    "req/s",
-    "p50 ms",
-    "p99 ms",
-    baseline ? "vs baseline" : "",
-  ];
+  const header = ["scenario", "2xx", "non-2xx", "2xx/s", "p50 ms", "p99 ms", baseline ? "vs baseline" : ""];
   const body = rows.map((row) => [
     row.label,
     String(row.requests),
     String(row.errors),
     row.perSecond.toFixed(0),
-    row.p50.toFixed(2),
-    row.p99.toFixed(2),
-    baseline ? `${((row.perSecond / baseline.perSecond) * 100).toFixed(0)}%` : "",
+    fixed(row.p50, 2),
+    fixed(row.p99, 2),
+    baseline ? `${(row.perSecond / baseline.perSecond).toFixed(2)}x` : "",
   ]);
   const widths = header.map((cell, column) =>
     Math.max(cell.length, ...body.map((line) => line[column]!.length)),
@@ -84,15 +113,4 @@ export function printTable(title: string, rows: Figures[], baseline?: Figures): 
   console.log(format(header));
   console.log(widths.map((width) => "-".repeat(width)).join("  "));
   for (const line of body) console.log(format(line));
-}
-
-/** A text bar chart, for figures people would rather see than read. */
-export function printBars(title: string, entries: { label: string; value: number; unit: string }[]): void {
-  console.log(`\n${title}`);
-  const max = Math.max(...entries.map((entry) => entry.value));
-  const labelWidth = Math.max(...entries.map((entry) => entry.label.length));
-  for (const entry of entries) {
-    const bar = "█".repeat(Math.max(1, Math.round((entry.value / max) * 40)));
-    console.log(`${entry.label.padEnd(labelWidth)}  ${bar} ${entry.value.toFixed(0)} ${entry.unit}`);
-  }
 }

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { idPatterns, maxTagLength, maxTags, tagPattern } from "../domain/ids";
 
 /** Input schemas several route files share. */

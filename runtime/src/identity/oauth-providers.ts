@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import * as oidc from "openid-client";
+import type * as Oidc from "openid-client";
 import { ConfigurationError, type Env } from "../config/env";
 import { secretId, secrets } from "../secrets/catalog";
 import type { SecretStore } from "../secrets/secret-store";
@@ -10,6 +10,20 @@ import type { SecretStore } from "../secrets/secret-store";
  * OAuth 2.0: its user API gives the numeric user id (the stable identity: logins can be renamed and
  * re-registered), the login (shown, never trusted) and the verified primary e-mail.
  */
+/**
+ * openid-client is loaded on the first sign-in, not when the API starts: most requests (agents, jobs,
+ * tokens) never need it, and a Lambda cold start should not pay for it (issue 14, decision 025).
+ */
+let oidcModule: Promise<typeof Oidc> | undefined;
+let loadedOidc: typeof Oidc | undefined;
+function loadOidc(): Promise<typeof Oidc> {
+  oidcModule ??= import("openid-client").then((module) => {
+    loadedOidc = module;
+    return module;
+  });
+  return oidcModule;
+}
+
 export const providerIds = ["google", "github", "oidc"] as const;
 export type ProviderId = (typeof providerIds)[number];
 
@@ -143,6 +157,9 @@ function classify(error: unknown, provider: string): Error {
   if (typeof status === "number" && status >= 500) {
     return new ProviderUnavailableError(`${provider} answered with HTTP ${status}`);
   }
+  // Errors of openid-client exist only once it has been loaded.
+  const oidc = loadedOidc;
+  if (!oidc) return new ProviderUnavailableError(`${provider} sign-in failed unexpectedly`);
   if (error instanceof oidc.AuthorizationResponseError) {
     return new ProviderRefusedError(`${provider} refused the sign-in: ${error.error}`);
   }
@@ -170,7 +187,7 @@ function classify(error: unknown, provider: string): Error {
  * start-up) and kept for ten minutes; a failed discovery is retried on the next sign-in.
  */
 export class OAuthClients {
-  private readonly configurations = new Map<ProviderId, { at: number; value: Promise<oidc.Configuration> }>();
+  private readonly configurations = new Map<ProviderId, { at: number; value: Promise<Oidc.Configuration> }>();
 
   constructor(
     readonly providers: readonly ProviderSettings[],
@@ -188,7 +205,7 @@ export class OAuthClients {
     return settings;
   }
 
-  private configuration(settings: ProviderSettings): Promise<oidc.Configuration> {
+  private configuration(settings: ProviderSettings): Promise<Oidc.Configuration> {
     const cached = this.configurations.get(settings.id);
     if (cached && this.now() - cached.at < CONFIGURATION_TTL_MS) return cached.value;
     const value = this.configure(settings);
@@ -199,7 +216,8 @@ export class OAuthClients {
     return value;
   }
 
-  private async configure(settings: ProviderSettings): Promise<oidc.Configuration> {
+  private async configure(settings: ProviderSettings): Promise<Oidc.Configuration> {
+    const oidc = await loadOidc();
     const secret = await this.clientSecret(settings.id);
     if (!secret) {
       throw new ProviderUnavailableError(
@@ -207,7 +225,7 @@ export class OAuthClients {
       );
     }
     const insecure = isLoopbackHttp(settings.issuer);
-    let configuration: oidc.Configuration;
+    let configuration: Oidc.Configuration;
     if (settings.protocol === "github") {
       configuration = new oidc.Configuration(
         {
@@ -244,6 +262,7 @@ export class OAuthClients {
 
   /** The URL to send the browser to, with fresh state, PKCE verifier and (OIDC) nonce. */
   async authorizationRequest(provider: ProviderId, redirectUri: string): Promise<AuthorizationRequest> {
+    const oidc = await loadOidc();
     const settings = this.settings(provider);
     const configuration = await this.configuration(settings);
     const state = oidc.randomState();
@@ -276,6 +295,7 @@ export class OAuthClients {
     query: URLSearchParams,
     checks: FlowChecks,
   ): Promise<VerifiedIdentity> {
+    const oidc = await loadOidc();
     const settings = this.settings(provider);
     const configuration = await this.configuration(settings);
     const currentUrl = new URL(checks.redirectUri);
@@ -296,9 +316,10 @@ export class OAuthClients {
 
   private async oidcIdentity(
     settings: ProviderSettings,
-    configuration: oidc.Configuration,
-    tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>,
+    configuration: Oidc.Configuration,
+    tokens: Awaited<ReturnType<typeof Oidc.authorizationCodeGrant>>,
   ): Promise<VerifiedIdentity> {
+    const oidc = await loadOidc();
     const claims = tokens.claims();
     if (!claims) throw new ProviderRefusedError(`${settings.displayName} returned no ID Token`);
     let profile: Record<string, unknown> = { ...claims };

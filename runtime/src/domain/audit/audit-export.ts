@@ -97,7 +97,82 @@ export type ExportRecord =
   | ({ record: "digest" } & AuditDigest)
   | ExportEnd;
 
-export const exportLine = (record: ExportRecord): string => `${JSON.stringify(record)}\n`;
+/**
+ * One line of the file. An event line is `{"record":"event",` followed by the rest of the event's
+ * RFC 8785 (JCS) form, so a verifier can hash the line's own bytes instead of re-serialising the event
+ * (`lineEventHash`); every other record is plain JSON.
+ */
+export const exportLine = (record: ExportRecord): string => {
+  if (record.record === "event") {
+    const { record: _record, ...event } = record;
+    return `${EVENT_LINE_PREFIX}${canonicalJson(event).slice(1)}\n`;
+  }
+  return `${JSON.stringify(record)}\n`;
+};
+
+const EVENT_LINE_PREFIX = '{"record":"event",';
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** True when every object inside `value` has its members in RFC 8785 order (UTF-16 code units). */
+function membersInJcsOrder(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return true;
+  if (Array.isArray(value)) return value.every(membersInJcsOrder);
+  let previous: string | undefined;
+  for (const key in value) {
+    if (previous !== undefined && !(previous < key)) return false;
+    if (!membersInJcsOrder((value as Record<string, unknown>)[key])) return false;
+    previous = key;
+  }
+  return true;
+}
+
+/**
+ * The chain hash of an event line computed over the line's own bytes, or undefined when the line is not
+ * exactly `{"record":"event",` + the rest of the JCS form of what it parses to (the verifier then
+ * canonicalises the parsed event, as for any other input). Checked without re-serialising in JCS:
+ *
+ * - `JSON.stringify` of the parsed record gives the line back: no whitespace, no duplicate members, no
+ *   alternative escapes or number forms (JCS writes strings and numbers as `JSON.stringify` does);
+ * - no lone surrogate (JCS refuses them; `JSON.stringify` would write `\udXXX`);
+ * - `record` comes first and every object's members are otherwise in JCS order.
+ *
+ * Then the JCS form of the event without `hash` is the line without its `"record"` and `"hash"`
+ * members, and that is what is hashed. A match proves what the slow path would: the parsed event's JCS
+ * form hashes to its recorded hash. Anything else (a mismatch included) falls back to the slow path.
+ */
+export function lineEventHash(line: string, record: Record<string, unknown>): string | undefined {
+  const { hash, prev_hash: prevHash } = record;
+  if (
+    !line.startsWith(EVENT_LINE_PREFIX) ||
+    typeof hash !== "string" ||
+    typeof prevHash !== "string" ||
+    !HEX64.test(hash) ||
+    !HEX64.test(prevHash) ||
+    line.includes("\\ud") ||
+    JSON.stringify(record) !== line
+  ) {
+    return undefined;
+  }
+  let previous: string | undefined;
+  for (const key in record) {
+    if (previous === undefined) {
+      if (key !== "record") return undefined;
+    } else if (previous !== "record" && !(previous < key)) {
+      return undefined;
+    }
+    if (!membersInJcsOrder(record[key])) return undefined;
+    previous = key;
+  }
+  const member = `,"hash":"${hash}"`;
+  const at = line.indexOf(member, EVENT_LINE_PREFIX.length);
+  if (at < 0) return undefined;
+  return createHash("sha256")
+    .update(Buffer.from(prevHash, "hex"))
+    .update("{")
+    .update(line.slice(EVENT_LINE_PREFIX.length, at))
+    .update(line.slice(at + member.length))
+    .digest("hex");
+}
 
 /** A record of the chain in file order. */
 export type ChainRecord = { kind: "event"; event: AuditEvent } | { kind: "digest"; digest: AuditDigest };
@@ -220,7 +295,7 @@ export async function verifyExport(
     const { record: kind, ...body } = record;
     if (kind === "event") {
       events++;
-      verifier.addEvent(body, location);
+      verifier.addEvent(body, location, lineEventHash(line, record));
     } else if (kind === "digest") {
       digests++;
       verifier.addDigest(body, location);

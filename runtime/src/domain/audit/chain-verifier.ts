@@ -122,7 +122,11 @@ export class ChainVerifier {
     if (this.warnings.length < MAX_KEPT_PROBLEMS) this.warnings.push(message);
   }
 
-  addEvent(candidate: unknown, location: string): void {
+  /**
+   * `knownHash`: the event's chain hash already computed from the very bytes it was read from
+   * (`lineEventHash`); used only when it equals the recorded hash, otherwise the event is hashed here.
+   */
+  addEvent(candidate: unknown, location: string, knownHash?: string): void {
     const shapeError = eventShapeError(candidate);
     if (shapeError) {
       const claimed = candidate as Partial<AuditEvent> | null;
@@ -162,7 +166,7 @@ export class ChainVerifier {
       });
     }
 
-    const computed = eventHash(event);
+    const computed = knownHash !== undefined && knownHash === event.hash ? knownHash : eventHash(event);
     if (computed !== event.hash) {
       this.report({
         kind: "hash_mismatch",

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { parseDuration } from "../../cli/duration";
 import { settings } from "../../domain/settings";
 import { permissions, roles } from "../../identity/permissions";

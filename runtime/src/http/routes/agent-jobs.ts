@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { agentAccess, defineRoutes } from "../route";
 import { agentIdPath, jobIdPath } from "../schemas";
 import { parseInput } from "../validate";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { agentHealthStates } from "../../domain/agents/agent-health";
 import { MAX_HELD_JOBS } from "../../domain/jobs/agent-jobs-service";
 import { settings } from "../../domain/settings";

@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { z } from "zod";
+import * as z from "zod";
 import { defineRoutes, publicAccess, userWith } from "../route";
 import { parseInput } from "../validate";
 

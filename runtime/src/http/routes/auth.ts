@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import type { Request, Response } from "express";
-import { z } from "zod";
+import * as z from "zod";
 import { DomainError, ForbiddenError } from "../../domain/errors";
 import { OAUTH_FLOW_TTL_SECONDS } from "../../domain/sessions/oauth-sign-in";
 import { csrfToken } from "../../identity/csrf";

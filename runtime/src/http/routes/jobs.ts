@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { defaultLifecycleSettings, settings } from "../../domain/settings";
 import { jobStatuses } from "../../store/jobs-repository";
 import { defineRoutes, userWith } from "../route";
