@@ -56,8 +56,8 @@ export const functionGrants: Readonly<Record<FunctionKind, FunctionGrants>> = {
     secrets: { auditSigningKey: "read" },
   },
   rotation: {
-    // Agents learn their pending keys; every rotation step is audited.
-    tables: { agents: "read-write", audit: "read-write" },
+    // Agents learn their pending keys; the rotation's lock and history; every rotation step is audited.
+    tables: { agents: "read-write", audit: "read-write", secret_rotations: "read-write" },
     secrets: Object.fromEntries(rotatedSecretKeys.map((key) => [key, "rotate"])),
   },
   console: {

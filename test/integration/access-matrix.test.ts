@@ -247,6 +247,21 @@ const fixtures: Record<string, Fixture> = {
   "GET /audit/verify": { ok: [200], prepare: () => ({ path: "/audit/verify" }) },
   "POST /audit/digests": { ok: [201], prepare: () => ({ path: "/audit/digests" }) },
   "GET /audit/public-key": { ok: [200], prepare: () => ({ path: "/audit/public-key" }) },
+  "GET /secrets": { ok: [200], prepare: () => ({ path: "/secrets" }) },
+  "GET /secrets/:name/rotations": {
+    ok: [200],
+    prepare: () => ({ path: "/secrets/workload-identity-root-key/rotations" }),
+  },
+  // The audit signing key has no dependants: its rotation finishes within the request.
+  "POST /secrets/:name/rotate": { ok: [200], prepare: () => ({ path: "/secrets/audit-signing-key/rotate" }) },
+  "POST /secrets/:name/rotation/abort": {
+    ok: [200],
+    prepare: async ({ passes }) => {
+      if (passes)
+        await cp.runtime.rotation.start("workloadIdentityRootKey", { trigger: "api" }, systemContext("test"));
+      return { path: "/secrets/workload-identity-root-key/rotation/abort" };
+    },
+  },
   "POST /agents/:agent_id/jobs/claim": {
     ok: [200, 204],
     prepare: () => ({ path: `/agents/${agent.agentId}/jobs/claim`, body: {} }),

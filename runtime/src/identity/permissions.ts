@@ -23,6 +23,8 @@ export const permissions = {
   "access:manage": ["admin"],
   "audit:read": ["admin", "auditor"],
   "reports:export": ["admin", "auditor"],
+  /** Secrets' policy, age and rotation history (never a value). */
+  "secrets:read": ["admin", "auditor"],
   "secrets:rotate": ["admin"],
 } as const satisfies Record<string, readonly Role[]>;
 
