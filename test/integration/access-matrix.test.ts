@@ -257,8 +257,13 @@ const fixtures: Record<string, Fixture> = {
   "POST /secrets/:name/rotation/abort": {
     ok: [200],
     prepare: async ({ passes }) => {
+      // A rotation to abort (one left by an earlier cell is as good).
       if (passes)
-        await cp.runtime.rotation.start("workloadIdentityRootKey", { trigger: "api" }, systemContext("test"));
+        await cp.runtime.rotation
+          .start("workloadIdentityRootKey", { trigger: "api" }, systemContext("test"))
+          .catch((error: Error) => {
+            if (error.name !== "RotationInProgressError") throw error;
+          });
       return { path: "/secrets/workload-identity-root-key/rotation/abort" };
     },
   },
@@ -466,5 +471,5 @@ describe("access matrix", () => {
     }
     expect(failures).toEqual([]);
     expect(tally.cells).toBeGreaterThan(routes.length * 12);
-  });
+  }, 240_000); // every cell in turn: the time grows with the routes, and the machine may be loaded
 });

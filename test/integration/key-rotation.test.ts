@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Agent } from "../../runtime/src/agent/agent";
 import { ControlPlaneClient } from "../../runtime/src/agent/client";
 import { AgentKeyRing } from "../../runtime/src/agent/key-ring";
@@ -22,6 +22,9 @@ import { startTestControlPlane, type TestControlPlane } from "../support/control
  * whole root-key rotation, faults at every step, an agent that was offline, abort, the audit signing
  * key and OAuth client secrets.
  */
+
+// Live agents and real waits: generous limits, the assertions never depend on timing.
+vi.setConfig({ testTimeout: 120_000 });
 
 const GRACE_SECONDS = 3;
 let cp: TestControlPlane;

@@ -194,7 +194,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     expect(statement("scheduled", "ReadTables")).toBeUndefined();
     expect(statement("scheduled", "ReadSecrets")?.Resource).toEqual([secretArn("audit-signing-key")]);
     expect(sorted(statement("rotation", "ReadWriteTables")?.Resource)).toEqual(
-      sorted([tableArn("agents"), tableArn("audit")]),
+      sorted([tableArn("agents"), tableArn("audit"), tableArn("secret_rotations")]),
     );
     expect(statement("rotation", "RotateSecrets")).toMatchObject({
       Action: [
