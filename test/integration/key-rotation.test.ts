@@ -12,6 +12,7 @@ import { SystemFigures } from "../../runtime/src/agent/system-figures";
 import { systemContext } from "../../runtime/src/domain/principal";
 import { RotationInProgressError, SecretRotation } from "../../runtime/src/domain/secrets/key-rotation";
 import { deriveAgentKey, encodeAgentSecret } from "../../runtime/src/identity/agent-keys";
+import { runStep } from "../../runtime/src/lambda/rotation";
 import { createLogger } from "../../runtime/src/logger";
 import { secretId } from "../../runtime/src/secrets/catalog";
 import type { SecretStore } from "../../runtime/src/secrets/secret-store";
@@ -521,5 +522,91 @@ describe("the first rotation of a key (what `pulumi up` starts on AWS)", () => {
         context,
       ),
     ).rejects.toThrow(/createSecret first/);
+  });
+});
+
+describe("where a rotation function does the steps (Secrets Manager)", () => {
+  it("one click asks for a rotation with a fresh token, audited, and runs no step itself; 409 while one is under way", async () => {
+    const requested: [string, string][] = [];
+    const store = cp.runtime.secretStore;
+    const remote = Object.create(store, {
+      startRotation: { value: async (id: string, token: string) => void requested.push([id, token]) },
+    }) as SecretStore;
+    const engine = new SecretRotation(
+      cp.runtime.store,
+      remote,
+      cp.runtime.env.HYBRID_CICD_SECRET_PREFIX,
+      cp.runtime.clock,
+    );
+    const before = await store.listVersions(rootId());
+    const view = await engine.start("workloadIdentityRootKey", { trigger: "api" }, context);
+    expect(view.step).toBe("requested");
+    expect(requested).toEqual([[rootId(), view.rotation_id]]);
+    expect(await engine.advance("workloadIdentityRootKey", context)).toBeUndefined();
+    expect(await store.listVersions(rootId())).toHaveLength(before.length);
+    const audited = await cp.runtime.audit.list({ action: "secret.rotate.request", limit: 5, order: "desc" });
+    expect(audited.events[0]?.details?.rotation_id).toBe(view.rotation_id);
+    await expect(
+      engine.start("oauthClientSecrets", { trigger: "api", clientSecrets: { github: "x" } }, context),
+    ).rejects.toThrow(/pulumi config set/);
+    // Secrets Manager's createSecret (the rotation function) takes the lock; a second click gets 409.
+    await cp.runtime.rotation.step(
+      { key: "workloadIdentityRootKey", token: view.rotation_id, step: "createSecret" },
+      context,
+    );
+    await expect(engine.start("workloadIdentityRootKey", { trigger: "api" }, context)).rejects.toBeInstanceOf(
+      RotationInProgressError,
+    );
+    await cp.runtime.rotation.abort("workloadIdentityRootKey", context);
+    // The function, called again with the aborted token, removes nothing it should not and says so.
+    expect(
+      (
+        await cp.runtime.rotation.step(
+          { key: "workloadIdentityRootKey", token: view.rotation_id, step: "setSecret" },
+          context,
+        )
+      ).outcome,
+    ).toBe("already aborted");
+  });
+
+  it("the rotation Lambda's testSecret waits for agents within its invocation time, then passes", async () => {
+    const agent = await cp.registerAgent({ name: "lambda-agent" });
+    const ring = new AgentKeyRing(agent.agentId, agent.key);
+    // Only this agent is active: the others registered by earlier tests are marked long gone.
+    for (const other of (await cp.runtime.agents.list({ limit: 100 })).agents) {
+      if (other.agent_id === agent.agentId) continue;
+      await cp.runtime.store.doc.send(
+        new UpdateCommand({
+          TableName: cp.runtime.store.tables.agents,
+          Key: { agent_id: other.agent_id },
+          UpdateExpression: "SET last_heartbeat_at = :old, registered_at = :old",
+          ExpressionAttributeValues: { ":old": "2020-01-01T00:00:00.000Z" },
+        }),
+      );
+    }
+    const token = randomUUID();
+    for (const step of ["createSecret", "setSecret"] as const)
+      await runStep(cp.runtime, "workloadIdentityRootKey", { Step: step, ClientRequestToken: token });
+    // The agent heartbeats meanwhile: it receives its pending key, then acknowledges it.
+    const beating = (async () => {
+      // Until it has its pending key and has promoted it (at most 50 beats).
+      for (let beat = 0; beat < 50 && (beat < 2 || ring.pendingVersion !== undefined); beat++) {
+        const response = await heartbeat(ring);
+        expect(response.status).toBe(200);
+        await ring.learn(response.body.key_rotation);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })();
+    const tested = await runStep(
+      cp.runtime,
+      "workloadIdentityRootKey",
+      { Step: "testSecret", ClientRequestToken: token },
+      { getRemainingTimeInMillis: () => 600_000 },
+      100,
+    );
+    expect(tested.outcome).toBe("every active agent acknowledged");
+    await runStep(cp.runtime, "workloadIdentityRootKey", { Step: "finishSecret", ClientRequestToken: token });
+    await beating;
+    expect((await cp.runtime.secretStore.getSecretValue(rootId()))?.versionId).toBe(token);
   });
 });

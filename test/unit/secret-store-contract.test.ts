@@ -6,10 +6,12 @@ import {
   CreateSecretCommand,
   GetSecretValueCommand,
   InvalidParameterException,
+  InvalidRequestException,
   ListSecretVersionIdsCommand,
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
+  RotateSecretCommand,
   SecretsManagerClient,
   SecretsManagerServiceException,
   UpdateSecretVersionStageCommand,
@@ -360,5 +362,32 @@ describe.each(Object.keys(subjects))("the secret store contract: %s", (name) => 
     // Changed through it: seen at once.
     await cached.putSecretValue(secret, randomUUID(), "three", ["AWSCURRENT"]);
     expect((await cached.getSecretValue(secret))?.value).toBe("three");
+  });
+});
+
+describe("Secrets Manager: one-click rotation", () => {
+  it("asks RotateSecret to rotate now with the token, and says why Secrets Manager refused", async () => {
+    const client = new SecretsManagerClient({
+      region: "us-east-1",
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    });
+    const mock = mockClient(client);
+    const store = new AwsSecretStore(client);
+    const token = randomUUID();
+    mock
+      .on(RotateSecretCommand)
+      .resolvesOnce({})
+      .rejectsOnce(
+        new InvalidRequestException({ message: "A previous rotation isn't complete.", $metadata: {} }),
+      );
+    await store.startRotation("hybrid-cicd/x/workload-identity-root-key", token);
+    expect(mock.commandCalls(RotateSecretCommand)[0]?.args[0].input).toEqual({
+      SecretId: "hybrid-cicd/x/workload-identity-root-key",
+      ClientRequestToken: token,
+      RotateImmediately: true,
+    });
+    await expect(
+      store.startRotation("hybrid-cicd/x/workload-identity-root-key", randomUUID()),
+    ).rejects.toThrow(/previous rotation/);
   });
 });

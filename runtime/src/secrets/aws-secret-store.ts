@@ -5,6 +5,7 @@ import {
   ListSecretVersionIdsCommand,
   type ListSecretVersionIdsCommandOutput,
   PutSecretValueCommand,
+  RotateSecretCommand,
   type SecretsManagerClient,
   type SecretVersionsListEntry,
   UpdateSecretVersionStageCommand,
@@ -155,6 +156,23 @@ export class AwsSecretStore implements SecretStore {
       // Removed by someone else in between: the outcome asked for.
       if (isAws(error, "InvalidParameterException") && (await this.holderOf(secretId, stage)) === undefined)
         return;
+      throw error;
+    }
+  }
+
+  /** The rotation function performs the four steps; Secrets Manager refuses while one is in progress. */
+  async startRotation(secretId: string, token: string): Promise<void> {
+    try {
+      await this.send(
+        new RotateSecretCommand({ SecretId: secretId, ClientRequestToken: token, RotateImmediately: true }),
+      );
+    } catch (error) {
+      if (isAws(error, "ResourceNotFoundException"))
+        throw new SecretNotFoundError(`secret ${secretId} does not exist`);
+      if (isAws(error, "InvalidRequestException"))
+        throw new InvalidSecretRequestError(
+          `Secrets Manager refused to rotate ${secretId} now: ${(error as Error).message}`,
+        );
       throw error;
     }
   }

@@ -65,6 +65,13 @@ export class CachedSecretStore implements SecretStore {
     return this.writing(secretId, () => this.inner.removeSecretVersionStage(secretId, stage));
   }
 
+  get startRotation(): SecretStore["startRotation"] {
+    const start = this.inner.startRotation?.bind(this.inner);
+    return (
+      start && ((secretId: string, token: string) => this.writing(secretId, () => start(secretId, token)))
+    );
+  }
+
   /** Forgets one secret (or everything): the next read goes to the store. */
   invalidate(secretId?: string): void {
     if (secretId === undefined) {

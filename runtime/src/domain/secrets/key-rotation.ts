@@ -223,13 +223,55 @@ export class SecretRotation {
     if (key !== "oauthClientSecrets" && input.clientSecrets)
       throw new ValidationError(`${secrets[key].name} is generated; it takes no value`);
     const rotationId = input.token ?? randomUUID();
+    if (this.secretStore.startRotation) return this.startRemotely(key, rotationId, input.trigger, context);
     const lock = await this.begin(key, rotationId, input.trigger, context);
     await this.runStep(key, lock, "createSecret", context, input.clientSecrets);
     return this.rotationView(lock);
   }
 
+  /**
+   * Where a rotation function does the steps (Secrets Manager): after checking that none is under way,
+   * Secrets Manager is asked to rotate with this token; its first step takes the lock. The API may only
+   * read the secrets there (decision 104), so it never runs a step itself.
+   */
+  private async startRemotely(
+    key: SecretKey,
+    rotationId: string,
+    trigger: RotationTrigger,
+    context: RequestContext,
+  ): Promise<RotationView> {
+    const name = this.secretId(key);
+    if (!(secrets[key] as { rotationDays?: number }).rotationDays)
+      throw new ConflictError(
+        `${secrets[key].name} has no rotation function; on AWS set it with \`pulumi config set --secret hybrid-cicd:oauthClientSecrets\``,
+      );
+    const lock = await this.activeLock(name);
+    if (lock) {
+      const state = await this.store.secretRotations.state(name);
+      throw new RotationInProgressError(secrets[key].name, lock.rotationId, state?.active_step);
+    }
+    await this.secretStore.startRotation!(name, rotationId);
+    const tx = this.store.transaction();
+    this.audit(tx, key, "request", context, { rotation_id: rotationId, trigger });
+    await this.commit(tx);
+    const at = this.clock().toISOString();
+    return {
+      rotation_id: rotationId,
+      secret: name,
+      status: "in_progress",
+      step: "requested",
+      trigger,
+      started_at: at,
+      started_by: auditActor(context).id,
+      finished_at: null,
+      steps: [{ step: "requested", at, outcome: "Secrets Manager invokes the rotation function" }],
+    };
+  }
+
   /** Runs the remaining steps of the rotation under way as far as they go now (the local driver). */
   async advance(key: SecretKey, context: RequestContext): Promise<RotationView | undefined> {
+    // The rotation function drives rotations where there is one.
+    if (this.secretStore.startRotation) return undefined;
     const name = this.secretId(key);
     const lock = await this.activeLock(name);
     if (!lock) return undefined;
