@@ -252,19 +252,22 @@ const fixtures: Record<string, Fixture> = {
     ok: [200],
     prepare: () => ({ path: "/secrets/workload-identity-root-key/rotations" }),
   },
-  // The audit signing key has no dependants: its rotation finishes within the request.
-  "POST /secrets/:name/rotate": { ok: [200], prepare: () => ({ path: "/secrets/audit-signing-key/rotate" }) },
+  // Cells of one route run concurrently: each passing caller kind rotates a secret of its own. The
+  // audit signing key and OAuth client secrets have no dependants: their rotation finishes at once.
+  "POST /secrets/:name/rotate": {
+    ok: [200],
+    prepare: ({ caller }) =>
+      caller.kind === "session"
+        ? { path: "/secrets/oauth-client-secrets/rotate", body: { client_secrets: { github: "s" } } }
+        : { path: "/secrets/audit-signing-key/rotate" },
+  },
   "POST /secrets/:name/rotation/abort": {
     ok: [200],
-    prepare: async ({ passes }) => {
-      // A rotation to abort (one left by an earlier cell is as good).
-      if (passes)
-        await cp.runtime.rotation
-          .start("workloadIdentityRootKey", { trigger: "api" }, systemContext("test"))
-          .catch((error: Error) => {
-            if (error.name !== "RotationInProgressError") throw error;
-          });
-      return { path: "/secrets/workload-identity-root-key/rotation/abort" };
+    prepare: async ({ caller, passes }) => {
+      const key = caller.kind === "session" ? "auditSigningKey" : "workloadIdentityRootKey";
+      const name = caller.kind === "session" ? "audit-signing-key" : "workload-identity-root-key";
+      if (passes) await cp.runtime.rotation.start(key, { trigger: "api" }, systemContext("test"));
+      return { path: `/secrets/${name}/rotation/abort` };
     },
   },
   "POST /agents/:agent_id/jobs/claim": {

@@ -8,8 +8,8 @@ import type { Runtime } from "../runtime";
  */
 export const rotationTask: MaintenanceTask = {
   name: "rotation",
-  everySeconds: (runtime) =>
-    Math.max(1, Math.min(10, Math.floor(runtime.lifecycle.heartbeatIntervalSeconds / 3))),
+  // Between 5 and 10 s: soon after the agents' acknowledgements, without polling the store constantly.
+  everySeconds: (runtime) => Math.max(5, Math.min(10, runtime.lifecycle.heartbeatIntervalSeconds)),
   run: async (runtime) => runtime.rotation.runDue(systemContext("rotation", `rotation-${Date.now()}`)),
 };
 
