@@ -78,7 +78,7 @@ describe("the local control plane (npm start)", () => {
       second.child.kill("SIGINT");
       expect(await waitForExit(second.child)).toBe(0);
     }
-  });
+  }, 120_000); // restarts a disk-backed DynamoDB Local and creates every table: slow on a loaded machine
 
   it("says in one line what to install when Java is missing", async () => {
     const dir = await mkdtemp(join(tmpdir(), "hcp-nojava-"));
