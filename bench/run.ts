@@ -10,6 +10,7 @@ import { runAuditBench } from "./audit";
 import { runClaimsBench } from "./claims";
 import { runHeartbeatBench } from "./heartbeat";
 import { runPlatformBundleBench } from "./platform-bundle";
+import { runRotationBench } from "./rotation";
 import { printSummary } from "./support/summary";
 
 const benches: Record<string, () => Promise<unknown>> = {
@@ -17,6 +18,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   claims: runClaimsBench,
   audit: runAuditBench,
   platform: runPlatformBundleBench,
+  rotation: runRotationBench,
 };
 
 const wanted = process.argv.slice(2);

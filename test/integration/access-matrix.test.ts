@@ -247,6 +247,29 @@ const fixtures: Record<string, Fixture> = {
   "GET /audit/verify": { ok: [200], prepare: () => ({ path: "/audit/verify" }) },
   "POST /audit/digests": { ok: [201], prepare: () => ({ path: "/audit/digests" }) },
   "GET /audit/public-key": { ok: [200], prepare: () => ({ path: "/audit/public-key" }) },
+  "GET /secrets": { ok: [200], prepare: () => ({ path: "/secrets" }) },
+  "GET /secrets/:name/rotations": {
+    ok: [200],
+    prepare: () => ({ path: "/secrets/workload-identity-root-key/rotations" }),
+  },
+  // Cells of one route run concurrently: each passing caller kind rotates a secret of its own. The
+  // audit signing key and OAuth client secrets have no dependants: their rotation finishes at once.
+  "POST /secrets/:name/rotate": {
+    ok: [200],
+    prepare: ({ caller }) =>
+      caller.kind === "session"
+        ? { path: "/secrets/oauth-client-secrets/rotate", body: { client_secrets: { github: "s" } } }
+        : { path: "/secrets/audit-signing-key/rotate" },
+  },
+  "POST /secrets/:name/rotation/abort": {
+    ok: [200],
+    prepare: async ({ caller, passes }) => {
+      const key = caller.kind === "session" ? "auditSigningKey" : "workloadIdentityRootKey";
+      const name = caller.kind === "session" ? "audit-signing-key" : "workload-identity-root-key";
+      if (passes) await cp.runtime.rotation.start(key, { trigger: "api" }, systemContext("test"));
+      return { path: `/secrets/${name}/rotation/abort` };
+    },
+  },
   "POST /agents/:agent_id/jobs/claim": {
     ok: [200, 204],
     prepare: () => ({ path: `/agents/${agent.agentId}/jobs/claim`, body: {} }),
@@ -451,7 +474,7 @@ describe("access matrix", () => {
     }
     expect(failures).toEqual([]);
     expect(tally.cells).toBeGreaterThan(routes.length * 12);
-  });
+  }, 240_000); // every cell in turn: the time grows with the routes, and the machine may be loaded
 });
 
 /**
@@ -503,6 +526,10 @@ const promised: Record<string, "public" | "agent" | "anyUser" | readonly Role[]>
   "GET /audit/verify": ["admin", "auditor"],
   "POST /audit/digests": ["admin"],
   "GET /audit/public-key": "public",
+  "GET /secrets": ["admin", "auditor"],
+  "POST /secrets/:name/rotate": ["admin"],
+  "POST /secrets/:name/rotation/abort": ["admin"],
+  "GET /secrets/:name/rotations": ["admin", "auditor"],
   "POST /agents/:agent_id/jobs/claim": "agent",
   "POST /jobs/:job_id/logs": "agent",
   "POST /jobs/:job_id/complete": "agent",

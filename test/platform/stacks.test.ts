@@ -175,6 +175,11 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     expect(statement("api", "ReadSecrets")?.Resource).toEqual(
       ["workload-identity-root-key", "audit-signing-key", "oauth-client-secrets"].map(secretArn),
     );
+    // One-click rotation asks Secrets Manager to run the rotation function; the API writes no key.
+    expect(statement("api", "StartRotation")).toMatchObject({
+      Action: ["secretsmanager:RotateSecret"],
+      Resource: ["workload-identity-root-key", "audit-signing-key"].map(secretArn),
+    });
     const sorted = (value: string | string[] | undefined) => [value ?? []].flat().sort();
     expect(sorted(statement("scheduled", "ReadWriteTables")?.Resource)).toEqual(
       sorted(
@@ -194,7 +199,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     expect(statement("scheduled", "ReadTables")).toBeUndefined();
     expect(statement("scheduled", "ReadSecrets")?.Resource).toEqual([secretArn("audit-signing-key")]);
     expect(sorted(statement("rotation", "ReadWriteTables")?.Resource)).toEqual(
-      sorted([tableArn("agents"), tableArn("audit")]),
+      sorted([tableArn("agents"), tableArn("audit"), tableArn("secret_rotations")]),
     );
     expect(statement("rotation", "RotateSecrets")).toMatchObject({
       Action: [

@@ -1,5 +1,6 @@
 import { parse as parseCookies } from "cookie";
 import type { Request, RequestHandler, Response } from "express";
+import { type AgentKeyRing, KeyRotatedError } from "../domain/agents/workload-keys";
 import { ForbiddenError, UnauthenticatedError } from "../domain/errors";
 import { idPatterns } from "../domain/ids";
 import { epochSeconds, type Principal } from "../domain/principal";
@@ -113,6 +114,7 @@ async function authenticateAgent(req: Request, runtime: Runtime): Promise<Princi
   }
   let revoked = false;
   let snapshot: AgentRecord | undefined;
+  let ring: AgentKeyRing | undefined;
   const result = await verifyRequest(
     { method: req.method, url: req.originalUrl, headers: req.headers, body: req.rawBody },
     {
@@ -124,6 +126,7 @@ async function authenticateAgent(req: Request, runtime: Runtime): Promise<Princi
         const found = await runtime.agents.signatureKeys(keyId);
         revoked = found.revoked;
         snapshot = found.agent;
+        ring = found.ring;
         return found.keys;
       },
       checkNonce: (keyId, nonce, expiresAt) => runtime.store.nonces.remember(keyId, nonce, expiresAt),
@@ -140,6 +143,18 @@ async function authenticateAgent(req: Request, runtime: Runtime): Promise<Princi
     throw new ForbiddenError("the request is signed by a different agent than the one in the path");
   }
   if (snapshot?.agent_id === result.keyId) req.signedAgent = snapshot;
+  const role = ring?.roles[result.keyIndex];
+  // Secret rotation: a key past its grace window says so (re-enrol, don't retry); signing with the
+  // pending key acknowledges it. An acknowledgement that fails to record never fails the request.
+  if (role === "retired") throw new KeyRotatedError();
+  req.signedKeyRole = role;
+  if (role === "pending" && ring?.rotationId) {
+    await runtime.rotation
+      .acknowledge(result.keyId, ring.rotationId, req.context)
+      .catch((error: unknown) =>
+        runtime.logger.warn({ err: error, agent_id: result.keyId }, "rotation acknowledgement not recorded"),
+      );
+  }
   return { type: "agent", id: result.keyId };
 }
 

@@ -13,6 +13,7 @@ import { OAuthFlowsRepository } from "./oauth-flows-repository";
 import { RateLimitsRepository } from "./rate-limits-repository";
 import { RoleBindingsRepository } from "./role-bindings-repository";
 import { tableNames } from "./schema";
+import { SecretRotationsRepository } from "./secret-rotations-repository";
 import { SessionsRepository } from "./sessions-repository";
 import { commitTransaction, WriteTransaction } from "./transaction";
 
@@ -42,6 +43,7 @@ export class Store {
   readonly oauthFlows: OAuthFlowsRepository;
   readonly roleBindings: RoleBindingsRepository;
   readonly rateLimits: RateLimitsRepository;
+  readonly secretRotations: SecretRotationsRepository;
   readonly audit: AuditRepository;
   /** Appends the audit events of every committed transaction (same TransactWriteItems). */
   readonly auditChain: AuditChain;
@@ -71,6 +73,7 @@ export class Store {
     this.oauthFlows = new OAuthFlowsRepository(doc, this.tables.oauth_flows);
     this.roleBindings = new RoleBindingsRepository(doc, this.tables.role_bindings);
     this.rateLimits = new RateLimitsRepository(doc, this.tables.rate_limits);
+    this.secretRotations = new SecretRotationsRepository(doc, this.tables.secret_rotations);
   }
 
   transaction(): WriteTransaction {

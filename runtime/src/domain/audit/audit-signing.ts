@@ -194,6 +194,11 @@ export class AuditSigningKeys {
     return this.cache;
   }
 
+  /** Drops the cached key (this process just rotated it): the next digest is signed with the new one. */
+  forget(): void {
+    this.cache = undefined;
+  }
+
   async signer(): Promise<AuditSigner> {
     return (await this.current()).signer;
   }
