@@ -125,7 +125,7 @@ async function resourcesPerStack(stackFile: string): Promise<Record<string, numb
     /^Pulumi\.(.+)\.yaml$/.exec(stackFile)?.[1] ?? "stack",
     false,
   );
-  const { default: program } = await import("../platform/src/stack");
+  const { controlPlaneStack: program } = await import("../platform/src/control-plane-stack");
   // Pulumi reports a failure inside the program's outputs as an unhandled rejection.
   let onFailure: (error: unknown) => void = () => {};
   const failed = new Promise<never>((_, reject) => {

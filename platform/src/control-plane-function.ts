@@ -4,6 +4,7 @@ import { type ControlPlanePartArgs, partContext } from "./control-plane-part";
 import { type FunctionGrants, type FunctionKind, functionPolicyDocument, type GrantTargets } from "./grants";
 import { createChild } from "./inventory";
 import type { LambdaArtifact } from "./lambda-artifact";
+import { lambdaRuntime } from "./lambda-runtime";
 import type { Transform } from "./transform";
 
 /** Memory, time and concurrency of one function. */
@@ -198,7 +199,7 @@ export class ControlPlaneFunction extends pulumi.ComponentResource {
         name: physicalName,
         description: args.description,
         role: this.role.arn,
-        runtime: aws.lambda.Runtime.NodeJS20dX,
+        runtime: lambdaRuntime,
         architectures: [args.architecture ?? "arm64"],
         handler: artifact.handler,
         code: artifact.path.apply((path) => new pulumi.asset.FileArchive(path)),

@@ -30,6 +30,7 @@ export {
   scheduledTasks,
 } from "./control-plane-schedules";
 export { ControlPlaneSecrets, type ControlPlaneSecretsArgs } from "./control-plane-secrets";
+export { controlPlaneStack } from "./control-plane-stack";
 export { ControlPlaneTables, type ControlPlaneTablesArgs, type TableCapacity } from "./control-plane-tables";
 export { type DeploymentRecord, deploymentRecord, policyResults } from "./deployment-record";
 export {
@@ -46,6 +47,8 @@ export {
   lambdaArtifact,
   lambdaEntries,
 } from "./lambda-artifact";
+export { lambdaRuntime } from "./lambda-runtime";
 export { controlPlaneNames } from "./naming";
 export { type CheckedResource, evaluateRules, rules, violations } from "./policy/rules";
+export { readStackConfig } from "./stack-config";
 export type { Transform } from "./transform";

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import yaml from "js-yaml";
 import { describe, expect, test } from "vitest";
@@ -7,37 +7,38 @@ import { repositoryRoot } from "./support/pulumi-mocks";
 
 /**
  * Pulumi.yaml is what `pulumi up` reads to start the program; no Pulumi CLI runs here, so this starts
- * node exactly as the Node.js language host would (the runtime options' nodeargs, ts-node off), loads
- * `main` the way the host loads an ES module program, and runs it against Pulumi's mocks.
+ * plain node exactly as the Node.js language host would (no nodeargs, ts-node off), loads `main` the way
+ * the host loads an ES module program, and runs it against Pulumi's mocks. `main` imports the built
+ * package entry (platform/dist, built by the platform tests' global setup).
  */
 
 interface ProjectFile {
   name: string;
   main: string;
-  runtime: { name: string; options: { typescript: boolean; nodeargs: string } };
+  runtime: { name: string; options: { typescript: boolean; nodeargs?: string } };
 }
 
 const project = yaml.load(readFileSync(path.join(repositoryRoot, "Pulumi.yaml"), "utf8")) as ProjectFile;
 
 describe("Pulumi.yaml", () => {
-  test("runs the TypeScript ES module program in platform/ through tsx, with ts-node off", () => {
+  test("runs a JavaScript program on the package's own entry, with no TypeScript loader", () => {
     expect(project.name).toBe("hybrid-cicd");
     expect(project.runtime.name).toBe("nodejs");
     expect(project.runtime.options.typescript).toBe(false);
-    expect(project.runtime.options.nodeargs).toBe("--import tsx");
-    expect(existsSync(path.join(repositoryRoot, project.main))).toBe(true);
-    const packageJson = JSON.parse(readFileSync(path.join(repositoryRoot, "platform/package.json"), "utf8"));
-    expect(packageJson.type).toBe("module");
+    expect(project.runtime.options.nodeargs).toBeUndefined();
+    expect(project.main).toBe("platform/stack.mjs");
+    expect(readFileSync(path.join(repositoryRoot, project.main), "utf8")).toContain(
+      'from "@hybrid-cicd/platform"',
+    );
   });
 
   // One stack file is enough here: both stacks' resource graphs are checked in-process (stacks.test.ts).
   test.each([["Pulumi.production.yaml", "production"]])(
-    "starts with its nodeargs and runs main for %s",
+    "starts plain node and runs main for %s",
     (stackFile, stack) => {
       const result = spawnSync(
         process.execPath,
         [
-          ...project.runtime.options.nodeargs.split(" "),
           path.join(import.meta.dirname, "support/run-like-pulumi.mjs"),
           path.join(repositoryRoot, project.main),
           path.join(repositoryRoot, stackFile),
