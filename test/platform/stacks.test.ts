@@ -163,34 +163,32 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     const tableArn = (key: TableKey) => arnOf(one(resourceTypes.table, `hybrid-cicd-${key}`));
     const secretArn = (name: string) => arnOf(one(resourceTypes.secret, `hybrid-cicd-${name}`));
     const statement = (kind: string, sid: string) => policyOf(kind).Statement.find((s) => s.Sid === sid);
-    const others = tableKeys.filter((key) => key !== "deployments");
+    const sorted = (value: string | string[] | undefined) => [value ?? []].flat().sort();
+    const actionsOn = (kind: string) =>
+      Object.fromEntries(policyOf(kind).Statement.map((entry) => [entry.Sid, sorted(entry.Resource)]));
+    const appendOnly = tableKeys.filter((key) => !["deployments", "audit", "audit_digests"].includes(key));
 
-    expect(statement("api", "ReadWriteTables")?.Resource).toEqual(others.map(tableArn));
-    expect(statement("api", "ReadTables")?.Resource).toEqual([tableArn("deployments")]);
+    // What each function's code paths touch (platform/src/grants.ts says which path needs what).
+    for (const kind of ["api", "console"]) {
+      expect(actionsOn(kind)["ReadWriteTables"]).toEqual(sorted(appendOnly.map(tableArn)));
+      expect(actionsOn(kind)["ReadTables"]).toEqual([tableArn("deployments")]);
+      expect(actionsOn(kind)["AppendToAuditChain"]).toEqual([tableArn("audit")]);
+      expect(actionsOn(kind)["AppendToTables"]).toEqual([tableArn("audit_digests")]);
+    }
     expect(statement("api", "ReadSecrets")?.Resource).toEqual(
       ["workload-identity-root-key", "audit-signing-key", "oauth-client-secrets"].map(secretArn),
     );
-    const sorted = (value: string | string[] | undefined) => [value ?? []].flat().sort();
-    expect(sorted(statement("scheduled", "ReadWriteTables")?.Resource)).toEqual(
-      sorted(
-        [
-          "jobs",
-          "agents",
-          "nonces",
-          "sessions",
-          "credentials",
-          "idempotency",
-          "job_queues",
-          "audit",
-          "audit_digests",
-        ].map((key) => tableArn(key as TableKey)),
-      ),
+    expect(statement("console", "ReadSecrets")?.Resource).toEqual([secretArn("oauth-client-secrets")]);
+    expect(actionsOn("scheduled")["ReadWriteTables"]).toEqual(
+      sorted(["jobs", "job_queues"].map((key) => tableArn(key as TableKey))),
     );
-    expect(statement("scheduled", "ReadTables")).toBeUndefined();
+    expect(actionsOn("scheduled")["ReadTables"]).toEqual([tableArn("agents")]);
+    expect(actionsOn("scheduled")["AppendToAuditChain"]).toEqual([tableArn("audit")]);
+    expect(actionsOn("scheduled")["AppendToTables"]).toEqual([tableArn("audit_digests")]);
     expect(statement("scheduled", "ReadSecrets")?.Resource).toEqual([secretArn("audit-signing-key")]);
-    expect(sorted(statement("rotation", "ReadWriteTables")?.Resource)).toEqual(
-      sorted([tableArn("agents"), tableArn("audit")]),
-    );
+    expect(Object.keys(actionsOn("rotation")).filter((sid) => sid.includes("Table"))).toEqual([
+      "AppendToAuditChain",
+    ]);
     expect(statement("rotation", "RotateSecrets")).toMatchObject({
       Action: [
         "secretsmanager:DescribeSecret",
@@ -201,12 +199,30 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
       ],
       Resource: ["workload-identity-root-key", "audit-signing-key"].map(secretArn),
     });
-    expect(statement("console", "ReadWriteTables")?.Resource).toEqual([tableArn("sessions")]);
-    expect(statement("console", "ReadTables")?.Resource).toEqual(
-      tableKeys.filter((key) => key !== "sessions").map(tableArn),
-    );
+    // Only the functions that sign digests (exports in the API, the hourly digest) read the signing key.
+    for (const kind of functionKinds) {
+      const readsSigningKey = [statement(kind, "ReadSecrets"), statement(kind, "RotateSecrets")].some(
+        (entry) => [entry?.Resource ?? []].flat().includes(secretArn("audit-signing-key")),
+      );
+      expect(readsSigningKey, kind).toBe(kind !== "console");
+    }
+    // The audit tables: append and read, never delete or batch write, for every function.
+    for (const kind of functionKinds) {
+      for (const entry of policyOf(kind).Statement) {
+        const onAudit = [entry.Resource]
+          .flat()
+          .some((arn) => arn === tableArn("audit") || arn === tableArn("audit_digests"));
+        if (!onAudit) continue;
+        expect(entry.Action, `${kind} ${entry.Sid}`).not.toContain("dynamodb:DeleteItem");
+        expect(entry.Action, `${kind} ${entry.Sid}`).not.toContain("dynamodb:BatchWriteItem");
+      }
+      const actions = policyOf(kind).Statement.flatMap((entry) => entry.Action);
+      expect(actions, kind).not.toContain("kms:Encrypt");
+      expect(actions, kind).not.toContain("dynamodb:BatchWriteItem");
+      expect(actions, kind).not.toContain("dynamodb:Scan");
+    }
     expect(statement("api", "QueryIndexes")?.Resource).toContain(`${tableArn("jobs")}/index/jobs-by-status`);
-    expect(statement("api", "QueryIndexes")?.Action).toEqual(["dynamodb:Query", "dynamodb:Scan"]);
+    expect(statement("api", "QueryIndexes")?.Action).toEqual(["dynamodb:Query"]);
 
     const keyArn = arnOf(ofType(resourceTypes.kmsKey)[0] as MockedResource);
     for (const kind of functionKinds) {
@@ -228,7 +244,11 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
           }
         }
       }
-      expect(statement(kind, "UseDataKeyThroughServices")?.Resource).toEqual([keyArn]);
+      expect(statement(kind, "DecryptTablesThroughDynamoDb")?.Resource).toEqual([keyArn]);
+      expect(statement(kind, "UseSecretKeyThroughSecretsManager")).toMatchObject({
+        Resource: [keyArn],
+        Action: kind === "rotation" ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"],
+      });
     }
     expect(statement("scheduled", "SendToDeadLetterQueue")?.Resource).toEqual([
       arnOf(one(resourceTypes.queue, "hybrid-cicd-scheduled-dead-letters")),
