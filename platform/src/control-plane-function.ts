@@ -72,6 +72,13 @@ export interface ControlPlaneFunctionArgs extends ControlPlanePartArgs, Function
    * @default false
    */
   alias?: boolean;
+  /**
+   * The alias is shifted by a gradual release (CodeDeploy, see control-plane-releases.ts), not by
+   * Pulumi: Pulumi creates it on the first version and then ignores its version and routing, so a
+   * `pulumi up` never undoes a release in progress or a rollback.
+   * @default false
+   */
+  gradualRelease?: boolean;
   /** Keep the log group when the stack is destroyed. @default false */
   retainLogs?: boolean;
   transform?: {
@@ -110,6 +117,8 @@ export class ControlPlaneFunction extends pulumi.ComponentResource {
   readonly invokeArn: pulumi.Output<string>;
   /** The alias name callers' permissions are scoped to, if any. */
   readonly qualifier?: pulumi.Output<string>;
+  /** The version published by this deployment (`$LATEST` when nothing is published). */
+  readonly version: pulumi.Output<string>;
   readonly timeout: number;
   readonly reservedConcurrency: number;
 
@@ -221,6 +230,7 @@ export class ControlPlaneFunction extends pulumi.ComponentResource {
     );
     this.name = this.function.name;
     this.arn = this.function.arn;
+    this.version = this.function.version;
 
     if (args.alias) {
       this.alias = createChild(
@@ -232,7 +242,9 @@ export class ControlPlaneFunction extends pulumi.ComponentResource {
           functionName: this.function.name,
           functionVersion: this.function.version,
         },
-        { parent: this },
+        args.gradualRelease
+          ? { parent: this, ignoreChanges: ["functionVersion", "routingConfig"] }
+          : { parent: this },
         args.transform?.alias,
         args.inventory,
       );

@@ -19,5 +19,6 @@ export async function controlPlaneStack() {
     alarmTopicArn: controlPlane.alarmTopicArn,
     kmsKeyArn: controlPlane.kmsKeyArn,
     domainTarget: controlPlane.domainTarget,
+    releaseTargets: controlPlane.releaseTargets,
   };
 }

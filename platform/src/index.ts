@@ -8,6 +8,7 @@ export {
   type ControlPlaneArgs,
   type ControlPlaneTransforms,
   type OAuthSettings,
+  type ReleaseSettings,
   type RoleBindings,
 } from "./control-plane";
 export {
@@ -23,6 +24,12 @@ export {
 } from "./control-plane-http-api";
 export { ControlPlaneKey, type ControlPlaneKeyArgs } from "./control-plane-key";
 export { ControlPlaneMonitoring, type ControlPlaneMonitoringArgs } from "./control-plane-monitoring";
+export {
+  ControlPlaneReleases,
+  type ControlPlaneReleasesArgs,
+  defaultDeploymentConfig,
+  type ReleaseTarget,
+} from "./control-plane-releases";
 export {
   ControlPlaneSchedules,
   type ControlPlaneSchedulesArgs,

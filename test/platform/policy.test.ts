@@ -532,12 +532,12 @@ function brokenControlPlane() {
         if (name.includes("schedule") || name.endsWith("sweep-invoke")) args.sourceArn = undefined;
       },
       function: (args, _opts, name) => {
-        if (name.startsWith("broken-console")) args.reservedConcurrentExecutions = undefined;
-        if (name.startsWith("broken-scheduled")) args.runtime = "nodejs20.x";
-        if (name.startsWith("broken-rotation")) args.tags = {};
+        if (name.startsWith("broken-production-console")) args.reservedConcurrentExecutions = undefined;
+        if (name.startsWith("broken-production-scheduled")) args.runtime = "nodejs20.x";
+        if (name.startsWith("broken-production-rotation")) args.tags = {};
       },
       rolePolicy: (args, _opts, name) => {
-        if (name.startsWith("broken-scheduled")) {
+        if (name.startsWith("broken-production-scheduled")) {
           args.policy = policy({ Effect: "Allow", Action: ["dynamodb:*"], Resource: "*" });
         }
       },
@@ -575,24 +575,26 @@ describe("a control plane broken through its arguments and transforms", () => {
     );
     expect(reported).toContainEqual({
       policy: "dynamodb-point-in-time-recovery",
-      message: "table broken-jobs has no point-in-time recovery",
-      resource: "broken-jobs",
+      message: "table broken-production-jobs has no point-in-time recovery",
+      resource: "broken-production-jobs",
     });
     expect(reported).toContainEqual({
       policy: "secretsmanager-rotation-enabled",
-      message: "secret broken-audit-signing-key has no automatic rotation",
-      resource: "broken-audit-signing-key",
+      message: "secret broken-production-audit-signing-key has no automatic rotation",
+      resource: "broken-production-audit-signing-key",
     });
     expect(reported.filter((violation) => violation.policy === "lambda-permission-source-arn")).toHaveLength(
       1,
     );
     expect(reported.filter((violation) => violation.policy === "lambda-concurrency-limit")).toEqual([
-      expect.objectContaining({ resource: "broken-console-function" }),
+      expect.objectContaining({ resource: "broken-production-console-function" }),
     ]);
   });
 
   test("records the failures in its deployment record", () => {
-    const item = recorder.one(resourceTypes.tableItem, "broken-deployment-record").inputs["item"] as string;
+    const item = recorder.one(resourceTypes.tableItem, "broken-production-deployment-record").inputs[
+      "item"
+    ] as string;
     const record = unmarshall(JSON.parse(item)) as unknown as DeploymentRecord;
     expect(record.policy.violations).toBe(rules.length);
     const pitr = record.policy.rules.find((rule) => rule.rule === "dynamodb-point-in-time-recovery");

@@ -66,22 +66,57 @@ describe("the example CI workflow (.github/workflows/deploy.yml)", () => {
   const workflow = yaml.load(
     readFileSync(path.join(repositoryRoot, ".github/workflows/deploy.yml"), "utf8"),
   ) as {
-    jobs: Record<string, Job>;
+    on: Record<string, unknown>;
+    jobs: Record<string, Job & { if?: string }>;
   };
   const runs = (job: string) => (workflow.jobs[job]?.steps ?? []).map((step) => step.run ?? "").join("\n");
 
-  test("goes test → preview → staging → production, production behind its own environment", () => {
+  interface RoleStep {
+    uses?: string;
+    with?: { "role-to-assume"?: string };
+  }
+  const roleOf = (job: string) =>
+    ((workflow.jobs[job]?.steps ?? []) as RoleStep[]).find((step) => step.uses?.startsWith("aws-actions/"))
+      ?.with?.["role-to-assume"];
+
+  test("goes test → staging preview → staging → production plan → approval → production", () => {
     expect(workflow.jobs["preview"]?.needs).toBe("test");
     expect(workflow.jobs["staging"]?.needs).toBe("preview");
-    expect(workflow.jobs["production"]?.needs).toBe("staging");
+    expect(workflow.jobs["production-plan"]?.needs).toBe("staging");
+    expect(workflow.jobs["production"]?.needs).toBe("production-plan");
     expect(workflow.jobs["staging"]?.environment?.name).toBe("staging");
     expect(workflow.jobs["production"]?.environment?.name).toBe("production");
+    expect(workflow.jobs["production-plan"]?.environment).toBeUndefined();
   });
 
-  test("tests with the repository's test command and deploys with the policy pack", () => {
+  test("runs tests and a staging preview on pull requests, deploying nothing", () => {
+    expect(Object.keys(workflow.on)).toEqual(expect.arrayContaining(["pull_request", "push"]));
+    expect(workflow.jobs["preview"]?.if).toBeUndefined();
+    expect(runs("preview")).toMatch(/pulumi preview --stack staging --policy-pack/);
+    expect(workflow.jobs["staging"]?.if).toBe("github.event_name != 'pull_request'");
+  });
+
+  test("previews with a read-only role and deploys each environment with its own role", () => {
+    expect(roleOf("preview")).toBe("${{ vars.AWS_PREVIEW_ROLE_ARN }}");
+    expect(roleOf("production-plan")).toBe("${{ vars.AWS_PREVIEW_ROLE_ARN }}");
+    expect(roleOf("staging")).toBe("${{ vars.AWS_STAGING_DEPLOY_ROLE_ARN }}");
+    expect(roleOf("production")).toBe("${{ vars.AWS_PRODUCTION_DEPLOY_ROLE_ARN }}");
+  });
+
+  test("applies in production exactly the plan the approver was shown, then releases gradually", () => {
     expect(runs("test")).toContain("npm test");
-    expect(runs("preview")).toMatch(/pulumi preview --stack \$\{\{ matrix\.stack \}\} --policy-pack/);
-    expect(runs("staging")).toMatch(/pulumi up --stack staging --policy-pack/);
-    expect(runs("production")).toMatch(/pulumi up --stack production --policy-pack/);
+    expect(runs("production-plan")).toMatch(
+      /pulumi preview --stack production --policy-pack .* --save-plan production\.plan\.json/s,
+    );
+    expect(runs("production-plan")).toContain("GITHUB_STEP_SUMMARY");
+    expect(runs("production")).toMatch(
+      /pulumi up --stack production --policy-pack "\$POLICY_PACK" --plan production\.plan\.json/,
+    );
+    expect(runs("production")).not.toContain("--skip-preview");
+    expect(runs("staging")).not.toContain("--skip-preview");
+    expect(runs("production")).toContain("platform/scripts/release.ts");
+    for (const job of ["preview", "staging", "production-plan", "production"]) {
+      expect(runs(job)).toContain("npm run build -w platform");
+    }
   });
 });
