@@ -1,8 +1,8 @@
 import { createRequire } from "node:module";
 import type { Env, lambdaEnvironmentVariables } from "@hybrid-cicd/runtime/config/env";
-import { parseConfiguredBindings } from "@hybrid-cicd/runtime/domain/access/role-bindings";
 import type { Role } from "@hybrid-cicd/runtime/identity/permissions";
 import type { SecretKey } from "@hybrid-cicd/runtime/secrets/catalog";
+import { parseConfiguredBindings } from "@hybrid-cicd/runtime/shared/role-bindings";
 import { type TableKey, tables as tableDeclarations } from "@hybrid-cicd/runtime/store/schema";
 import { version as productVersion } from "@hybrid-cicd/runtime/version";
 import * as aws from "@pulumi/aws";

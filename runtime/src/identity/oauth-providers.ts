@@ -9,8 +9,9 @@ import type { SecretStore } from "../secrets/secret-store";
  * code + PKCE (S256) + `state`, plus `nonce` and ID Token validation for OpenID Connect. GitHub is plain
  * OAuth 2.0: its user API gives the login and the verified primary e-mail.
  */
-export const providerIds = ["google", "github", "oidc"] as const;
-export type ProviderId = (typeof providerIds)[number];
+import { type ProviderId, providerIds } from "../shared/role-bindings";
+
+export { type ProviderId, providerIds };
 
 export interface ProviderSettings {
   readonly id: ProviderId;
