@@ -97,10 +97,12 @@ describe("the example CI workflow (.github/workflows/deploy.yml)", () => {
   });
 
   test("previews with a read-only role and deploys each environment with its own role", () => {
-    expect(roleOf("preview")).toBe("${{ vars.AWS_PREVIEW_ROLE_ARN }}");
-    expect(roleOf("production-plan")).toBe("${{ vars.AWS_PREVIEW_ROLE_ARN }}");
-    expect(roleOf("staging")).toBe("${{ vars.AWS_STAGING_DEPLOY_ROLE_ARN }}");
-    expect(roleOf("production")).toBe("${{ vars.AWS_PRODUCTION_DEPLOY_ROLE_ARN }}");
+    // GitHub expressions, not template literals.
+    const variable = (name: string) => `\${{ vars.${name} }}`;
+    expect(roleOf("preview")).toBe(variable("AWS_PREVIEW_ROLE_ARN"));
+    expect(roleOf("production-plan")).toBe(variable("AWS_PREVIEW_ROLE_ARN"));
+    expect(roleOf("staging")).toBe(variable("AWS_STAGING_DEPLOY_ROLE_ARN"));
+    expect(roleOf("production")).toBe(variable("AWS_PRODUCTION_DEPLOY_ROLE_ARN"));
   });
 
   test("applies in production exactly the plan the approver was shown, then releases gradually", () => {

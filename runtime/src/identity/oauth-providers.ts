@@ -3,14 +3,13 @@ import * as oidc from "openid-client";
 import { ConfigurationError, type Env } from "../config/env";
 import { secretId, secrets } from "../secrets/catalog";
 import type { SecretStore } from "../secrets/secret-store";
+import { type ProviderId, providerIds } from "../shared/role-bindings";
 
 /**
  * Sign-in providers and the OAuth 2.0 / OpenID Connect protocol work, with `openid-client`: authorization
  * code + PKCE (S256) + `state`, plus `nonce` and ID Token validation for OpenID Connect. GitHub is plain
  * OAuth 2.0: its user API gives the login and the verified primary e-mail.
  */
-import { type ProviderId, providerIds } from "../shared/role-bindings";
-
 export { type ProviderId, providerIds };
 
 export interface ProviderSettings {

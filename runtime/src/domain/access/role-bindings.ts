@@ -1,6 +1,5 @@
-import { ConfigurationError } from "../../config/env";
 import type { VerifiedIdentity } from "../../identity/oauth-providers";
-import { type Role, roles } from "../../identity/permissions";
+import type { Role } from "../../identity/permissions";
 import { normalizeSubject } from "../../shared/role-bindings";
 import type { RoleBindingRecord } from "../../store/role-bindings-repository";
 import { LISTING_PARTITION } from "../../store/schema";
