@@ -179,7 +179,7 @@ export async function runPlatformBundleBench(): Promise<void> {
   }
 
   console.log(
-    `\nPlatform: API Lambda bundle (esbuild, minified, node20) — cold load = median of ${loads} fresh processes`,
+    `\nPlatform: API Lambda bundle (esbuild, minified, node22) — cold load = median of ${loads} fresh processes`,
   );
   console.log(
     `${pad("bundle", 44)}${"bundle KB".padStart(11)}${"zip KB".padStart(9)}${"import ms".padStart(11)}${"process ms".padStart(12)}`,
