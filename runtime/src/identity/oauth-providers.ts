@@ -3,6 +3,7 @@ import * as oidc from "openid-client";
 import { ConfigurationError, type Env } from "../config/env";
 import { secretId, secrets } from "../secrets/catalog";
 import type { SecretStore } from "../secrets/secret-store";
+import { type ProviderId, providerIds } from "../shared/role-bindings";
 
 /**
  * Sign-in providers and the OAuth 2.0 / OpenID Connect protocol work, with `openid-client`: authorization
@@ -10,8 +11,7 @@ import type { SecretStore } from "../secrets/secret-store";
  * OAuth 2.0: its user API gives the numeric user id (the stable identity: logins can be renamed and
  * re-registered), the login (shown, never trusted) and the verified primary e-mail.
  */
-export const providerIds = ["google", "github", "oidc"] as const;
-export type ProviderId = (typeof providerIds)[number];
+export { type ProviderId, providerIds };
 
 export interface ProviderSettings {
   readonly id: ProviderId;
