@@ -201,11 +201,12 @@ export class AgentJobsService {
   ): Promise<ClaimedJob | undefined> {
     const now = this.clock();
     const leaseExpiresAt = new Date(now.getTime() + this.lifecycle.leaseSeconds * 1000).toISOString();
+    const deadlineAt = this.deadlineFrom(now, job);
     const tx = this.store.transaction();
     const attempt = this.store.jobs.claim(
       tx,
       job,
-      { agentId, now: now.toISOString(), leaseExpiresAt, deadlineAt: this.deadlineFrom(now, job) },
+      { agentId, now: now.toISOString(), leaseExpiresAt, deadlineAt },
       () => new JobChangedError(),
     );
     // Revoked between the read above and this write: the write's condition refuses it.
@@ -279,6 +280,7 @@ export class AgentJobsService {
       started_at: now.toISOString(),
       updated_at: now.toISOString(),
       lease_expires_at: leaseExpiresAt,
+      deadline_at: deadlineAt,
       attempts: [...(job.attempts ?? []), { attempt, agent_id: agentId, claimed_at: now.toISOString() }],
       log_size: job.log_size ?? 0,
     };
