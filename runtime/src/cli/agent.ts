@@ -48,14 +48,18 @@ const controlPlaneUrl = (value: string) => {
  * otherwise travel in clear. `--insecure` accepts it anyway (a trusted network, a TLS-terminating
  * sidecar), knowingly.
  */
-export function refuseCleartext(url: string, insecure: boolean | undefined): void {
+export function cleartextRefusal(url: string, insecure: boolean | undefined): string | undefined {
   const parsed = new URL(url);
-  if (parsed.protocol !== "http:" || insecure === true || isLoopbackHost(parsed.hostname)) return;
-  fail(
+  if (parsed.protocol !== "http:" || insecure === true || isLoopbackHost(parsed.hostname)) return undefined;
+  return (
     `refusing ${url}: plain http:// to another machine would send the registration token, the agent's key ` +
-      "and job commands in clear; use https://, or pass --insecure if you accept that",
-    2,
+    "and job commands in clear; use https://, or pass --insecure if you accept that"
   );
+}
+
+function refuseCleartext(url: string, insecure: boolean | undefined): void {
+  const refusal = cleartextRefusal(url, insecure);
+  if (refusal !== undefined) fail(refusal, 2);
 }
 
 function isLoopbackHost(hostname: string): boolean {
