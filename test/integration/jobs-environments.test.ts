@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEnv } from "../../runtime/src/config/env";
 import { systemContext } from "../../runtime/src/domain/principal";
@@ -129,6 +130,75 @@ describe("jobs target one known environment", () => {
     await queueJob(cp, operator, { tags: [tag] });
     expect((await claim(cp, production)).status).toBe(204);
   });
+});
+
+describe("hostile environments and tags", () => {
+  it("answer 4xx problem+json, never 5xx, and never create a job, token or agent", async () => {
+    const known = new Set(["staging", "production"]);
+    const environment = fc
+      .oneof(
+        fc.string({ maxLength: 64 }),
+        fc.string({ unit: "grapheme", maxLength: 40 }),
+        fc.constantFrom("prod", "PRODUCTION", "production ", " staging", "staging\u0000", "env:production"),
+      )
+      .filter((value) => !known.has(value));
+    const envTag = fc.string({ minLength: 0, maxLength: 40 }).map((rest) => `env:${rest}`);
+    const figures = {
+      job_environment: 0,
+      job_tags: 0,
+      token_environment: 0,
+      agent_tags: 0,
+      server_errors: 0,
+    };
+    const before = (await cp.request("GET", "/jobs", { token: operator })).body.total;
+    const refused = (response: { status: number; headers: Headers }) => {
+      if (response.status >= 500) figures.server_errors++;
+      expect(response.status).toBeGreaterThanOrEqual(400);
+      expect(response.status).toBeLessThan(500);
+      expect(response.headers.get("content-type")).toMatch(/application\/problem\+json/);
+    };
+    await fc.assert(
+      fc.asyncProperty(environment, async (value) => {
+        figures.job_environment++;
+        refused(
+          await cp.request("POST", "/jobs", {
+            token: operator,
+            body: { git_ref: "main", environment: value },
+          }),
+        );
+        figures.token_environment++;
+        refused(await registrationToken({ environment: value }));
+      }),
+      { numRuns: 60 },
+    );
+    const token = (await registrationToken({})).body.token;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(envTag, { minLength: 1, maxLength: 3 }),
+        fc.array(fc.constantFrom("linux", "arm64"), { maxLength: 2 }),
+        async (reserved, plain) => {
+          const tags = [...plain, ...reserved];
+          figures.job_tags++;
+          refused(await cp.request("POST", "/jobs", { token: operator, body: { git_ref: "main", tags } }));
+          figures.agent_tags++;
+          refused(
+            await cp.request("POST", "/agents/register", {
+              body: { registration_token: token, name: "hostile", region: "eu-west-1", tags },
+            }),
+          );
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // Nothing was created: the job total is unchanged and the token is still unused.
+    expect((await cp.request("GET", "/jobs", { token: operator })).body.total).toBe(before);
+    const registered = await cp.request("POST", "/agents/register", {
+      body: { registration_token: token, name: "fine", region: "eu-west-1", tags: ["linux"] },
+    });
+    expect(registered.status).toBe(201);
+    console.info(`hostile environment/tag inputs: ${JSON.stringify(figures)}`);
+    expect(figures.server_errors).toBe(0);
+  }, 120_000);
 });
 
 describe("the two-person rule compares people", () => {
