@@ -1,6 +1,10 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import fc from "fast-check";
+import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { withoutIdentityPath } from "../../runtime/src/agent/agent";
+import { Agent, withoutIdentityPath } from "../../runtime/src/agent/agent";
+import { ControlPlaneClient } from "../../runtime/src/agent/client";
 import { cleartextRefusal } from "../../runtime/src/cli/agent";
 import { runCli } from "../support/cli";
 
@@ -87,5 +91,45 @@ describe("a job's environment", () => {
       LANG: base.LANG,
       SOME_ARGS: base.SOME_ARGS,
     });
+  });
+});
+
+describe("the agent's claims", () => {
+  it("repeat their Idempotency-Key until the server answers, then take a new one", async () => {
+    const keys: string[] = [];
+    const answers = [503, 200, 204];
+    const server = createServer((req, res) => {
+      keys.push(String(req.headers["idempotency-key"]));
+      const status = answers.shift() ?? 204;
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(status === 200 ? JSON.stringify({ job: { job_id: "job_x" }, attempt: 1 }) : "");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const identity = { agentId: `agt_${"0".repeat(26)}`, key: new Uint8Array(32) };
+      const agent = new Agent({
+        client: new ControlPlaneClient({
+          baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          identity,
+        }),
+        identity: {} as never,
+        workDir: "/nonexistent",
+        once: true,
+        logger: pino({ level: "silent" }),
+        figures: {} as never,
+        jobEnvironment: {},
+      });
+      const claim = () => (agent as unknown as { claim(): Promise<unknown> }).claim();
+
+      await expect(claim()).rejects.toThrow(/claim answered 503/); // the reply is lost: was it claimed?
+      expect(await claim()).toMatchObject({ job: { job_id: "job_x" } }); // same key: the job it won
+      expect(await claim()).toBeUndefined(); // a new claim, a new key
+
+      expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+      expect(keys[1]).toBe(keys[0]);
+      expect(keys[2]).not.toBe(keys[1]);
+    } finally {
+      server.close();
+    }
   });
 });
