@@ -30,7 +30,11 @@ describe("registration", () => {
   it("issues one-time registration tokens to admins only", async () => {
     const ok = await cp.request("POST", "/agents/registration-tokens", { token: admin });
     expect(ok.status).toBe(201);
-    expect(ok.body).toEqual({ token: expect.stringMatching(/^hcr_/), environment: "staging", expires_at: expect.any(String) });
+    expect(ok.body).toEqual({
+      token: expect.stringMatching(/^hcr_/),
+      environment: "staging",
+      expires_at: expect.any(String),
+    });
     const operator = await cp.request("POST", "/agents/registration-tokens", {
       token: await cp.token("operator"),
     });
