@@ -97,8 +97,7 @@ export class AgentJobsService {
    * most one agent per attempt. Concurrent claims in one process never try the same job (each takes
    * the first one no other claim here is trying), so they keep the exact order without wasting writes;
    * across processes (Lambda instances) the write's condition decides and the loser takes the next job.
-   */
-  /**
+   *
    * With an `idempotencyKey`, a repeat of a claim that won a job (say its reply was lost) returns the same
    * job and attempt instead of claiming another and orphaning the first.
    */
