@@ -16,7 +16,8 @@ import { eventually } from "../support/jobs";
 const timings = {
   HYBRID_CICD_HEARTBEAT_INTERVAL_SECONDS: "1",
   HYBRID_CICD_CLAIM_INTERVAL_SECONDS: "1",
-  HYBRID_CICD_LEASE_SECONDS: "5",
+  // Long enough that a loaded machine delaying a few heartbeats does not lose a job (nothing here is lost).
+  HYBRID_CICD_LEASE_SECONDS: "15",
   HYBRID_CICD_SWEEP_INTERVAL_SECONDS: "1",
   HYBRID_CICD_CANCEL_GRACE_SECONDS: "2",
 };
