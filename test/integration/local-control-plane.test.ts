@@ -78,7 +78,8 @@ describe("the local control plane (npm start)", () => {
       second.child.kill("SIGINT");
       expect(await waitForExit(second.child)).toBe(0);
     }
-  });
+    // Four CLI processes and two JVM starts: slow on a loaded machine, never a failure for it.
+  }, 120_000);
 
   it("says in one line what to install when Java is missing", async () => {
     const dir = await mkdtemp(join(tmpdir(), "hcp-nojava-"));
