@@ -6,12 +6,14 @@ import { runAuditBench } from "./audit";
 import { runClaimsBench } from "./claims";
 import { runHeartbeatBench } from "./heartbeat";
 import { runPlatformBundleBench } from "./platform-bundle";
+import { runRotationBench } from "./rotation";
 
 const benches: Record<string, () => Promise<unknown>> = {
   heartbeat: runHeartbeatBench,
   claims: runClaimsBench,
   audit: runAuditBench,
   platform: runPlatformBundleBench,
+  rotation: runRotationBench,
 };
 
 const wanted = process.argv.slice(2);

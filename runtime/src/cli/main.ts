@@ -9,6 +9,7 @@ import { registerAgentCommands } from "./agent";
 import { createSigninLink, createToken, start } from "./commands";
 import { parseDuration } from "./duration";
 import { registerOAuthSecretCommand } from "./oauth-secret-command";
+import { registerSecretsCommands } from "./secrets-command";
 import { registerVerifyCommand } from "./verify";
 
 /** Runs the `hybrid-cicd` command line; resolves to the exit code. */
@@ -64,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
 
   registerAgentCommands(program);
   registerOAuthSecretCommand(program);
+  registerSecretsCommands(program);
   registerVerifyCommand(program);
 
   try {

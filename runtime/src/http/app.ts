@@ -14,6 +14,7 @@ import { agentRoutes } from "./routes/agents";
 import { auditRoutes } from "./routes/audit";
 import { authRoutes } from "./routes/auth";
 import { jobRoutes } from "./routes/jobs";
+import { secretRoutes } from "./routes/secrets";
 import { systemRoutes } from "./routes/system";
 import { rateLimiters, securityHeaders } from "./security";
 
@@ -26,6 +27,7 @@ export const routes: RouteDefinition[] = [
   ...jobRoutes,
   ...agentJobRoutes,
   ...auditRoutes,
+  ...secretRoutes,
 ];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

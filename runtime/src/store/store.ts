@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Logger } from "../logger";
 import { AgentsRepository } from "./agents-repository";
-import { AuditChain } from "./audit-chain";
+import { AuditChain, type AuditSealing } from "./audit-chain";
 import { AuditRepository } from "./audit-repository";
 import { CredentialsRepository } from "./credentials-repository";
 import { IdempotencyRepository } from "./idempotency-repository";
@@ -14,10 +14,13 @@ import { OAuthFlowsRepository } from "./oauth-flows-repository";
 import { RateLimitsRepository } from "./rate-limits-repository";
 import { RoleBindingsRepository } from "./role-bindings-repository";
 import { tableNames } from "./schema";
+import { SecretRotationsRepository } from "./secret-rotations-repository";
 import { SessionsRepository } from "./sessions-repository";
 import { commitTransaction, WriteTransaction } from "./transaction";
 
 export interface StoreOptions {
+  /** How audit events are sealed (the audit domain's `auditSealing`). */
+  sealing: AuditSealing;
   /** Written into every audit event. @default "local" */
   environment?: string;
   clock?: () => Date;
@@ -42,6 +45,7 @@ export class Store {
   readonly oauthFlows: OAuthFlowsRepository;
   readonly roleBindings: RoleBindingsRepository;
   readonly rateLimits: RateLimitsRepository;
+  readonly secretRotations: SecretRotationsRepository;
   readonly audit: AuditRepository;
   /** Appends the audit events of every committed transaction (same TransactWriteItems). */
   readonly auditChain: AuditChain;
@@ -49,7 +53,7 @@ export class Store {
   constructor(
     readonly doc: DynamoDBDocumentClient,
     readonly tablePrefix: string,
-    options: StoreOptions = {},
+    options: StoreOptions,
   ) {
     this.tables = tableNames(tablePrefix);
     this.sessions = new SessionsRepository(doc, this.tables.sessions);
@@ -63,6 +67,7 @@ export class Store {
     this.idempotency = new IdempotencyRepository(doc, this.tables.idempotency);
     this.audit = new AuditRepository(doc, this.tables.audit, this.tables.audit_digests);
     this.auditChain = new AuditChain(doc, this.audit, {
+      sealing: options.sealing,
       environment: options.environment ?? "local",
       clock: options.clock,
       logger: options.logger,
@@ -71,6 +76,7 @@ export class Store {
     this.oauthFlows = new OAuthFlowsRepository(doc, this.tables.oauth_flows);
     this.roleBindings = new RoleBindingsRepository(doc, this.tables.role_bindings);
     this.rateLimits = new RateLimitsRepository(doc, this.tables.rate_limits);
+    this.secretRotations = new SecretRotationsRepository(doc, this.tables.secret_rotations);
   }
 
   transaction(): WriteTransaction {
