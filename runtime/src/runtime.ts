@@ -8,6 +8,7 @@ import { WorkloadKeys } from "./domain/agents/workload-keys";
 import { auditSealing } from "./domain/audit/audit-event";
 import { AuditService } from "./domain/audit/audit-service";
 import { AuditSigningKeys } from "./domain/audit/audit-signing";
+import { InvalidEnvironmentsError, type TargetEnvironments, targetEnvironments } from "./domain/environments";
 import { AgentJobsService } from "./domain/jobs/agent-jobs-service";
 import { JobsService } from "./domain/jobs/jobs-service";
 import { QueueMetricsService } from "./domain/jobs/queue-metrics";
@@ -67,6 +68,7 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     () => store.secretRotations.state(secretId(env.HYBRID_CICD_SECRET_PREFIX, "workloadIdentityRootKey")),
   );
   const lifecycle = lifecycleFromEnv(env);
+  const environments = environmentsFromEnv(env);
   // Identity: sessions, role bindings, OAuth sign-in (README.md, "Sign-in, roles, tokens and sessions"). Bad provider or binding
   // configuration throws a ConfigurationError here, at start-up.
   const securityEvents = createSecurityEvents(store, logger);
@@ -99,11 +101,12 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     signIn: new OAuthSignIn(store, clock, oauthClients, sessions),
     credentials: new CredentialsService(store, clock),
     lifecycle,
-    agents: new AgentsService(store, workloadKeys, clock, lifecycle),
-    jobs: new JobsService(store, clock),
-    agentJobs: new AgentJobsService(store, clock, lifecycle),
+    environments,
+    agents: new AgentsService(store, workloadKeys, clock, lifecycle, environments),
+    jobs: new JobsService(store, clock, environments, lifecycle),
+    agentJobs: new AgentJobsService(store, clock, lifecycle, environments),
     queueMetrics: new QueueMetricsService(store, clock, lifecycle),
-    sweeper: new Sweeper(store, clock, lifecycle),
+    sweeper: new Sweeper(store, clock, lifecycle, environments),
     rotation: new SecretRotation(
       store,
       secretStore,
@@ -134,10 +137,23 @@ function lifecycleFromEnv(env: Env): LifecycleSettings {
       unhealthyAfterSeconds: env.HYBRID_CICD_AGENT_UNHEALTHY_AFTER_SECONDS,
       deadAfterSeconds: env.HYBRID_CICD_AGENT_DEAD_AFTER_SECONDS,
       cancelGraceSeconds: env.HYBRID_CICD_CANCEL_GRACE_SECONDS,
+      cancelDeadlineSeconds: env.HYBRID_CICD_CANCEL_DEADLINE_SECONDS,
       logMaxBytes: env.HYBRID_CICD_JOB_LOG_MAX_BYTES,
     });
   } catch (error) {
     if (error instanceof InvalidLifecycleSettingsError) {
+      throw new ConfigurationError(`invalid configuration: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/** The target environments from HYBRID_CICD_TARGET_ENVIRONMENTS and HYBRID_CICD_APPROVAL_ENVIRONMENTS. */
+function environmentsFromEnv(env: Env): TargetEnvironments {
+  try {
+    return targetEnvironments(env.HYBRID_CICD_TARGET_ENVIRONMENTS, env.HYBRID_CICD_APPROVAL_ENVIRONMENTS);
+  } catch (error) {
+    if (error instanceof InvalidEnvironmentsError) {
       throw new ConfigurationError(`invalid configuration: ${error.message}`);
     }
     throw error;

@@ -5,6 +5,7 @@ import { AuditChain, type AuditSealing } from "./audit-chain";
 import { AuditRepository } from "./audit-repository";
 import { CredentialsRepository } from "./credentials-repository";
 import { IdempotencyRepository } from "./idempotency-repository";
+import { JobCountsRepository } from "./job-counts-repository";
 import { JobLogsRepository } from "./job-logs-repository";
 import { JobQueuesRepository } from "./job-queues-repository";
 import { JobsRepository } from "./jobs-repository";
@@ -37,6 +38,7 @@ export class Store {
   readonly jobs: JobsRepository;
   readonly jobLogs: JobLogsRepository;
   readonly jobQueues: JobQueuesRepository;
+  readonly jobCounts: JobCountsRepository;
   readonly credentials: CredentialsRepository;
   readonly nonces: NoncesRepository;
   readonly idempotency: IdempotencyRepository;
@@ -59,6 +61,7 @@ export class Store {
     this.jobs = new JobsRepository(doc, this.tables.jobs);
     this.jobLogs = new JobLogsRepository(doc, this.tables.job_logs);
     this.jobQueues = new JobQueuesRepository(doc, this.tables.job_queues);
+    this.jobCounts = new JobCountsRepository(doc, this.tables.job_queues);
     this.credentials = new CredentialsRepository(doc, this.tables.credentials);
     this.nonces = new NoncesRepository(doc, this.tables.nonces);
     this.idempotency = new IdempotencyRepository(doc, this.tables.idempotency);
