@@ -12,6 +12,7 @@ import { JobsService } from "./domain/jobs/jobs-service";
 import { QueueMetricsService } from "./domain/jobs/queue-metrics";
 import { Sweeper } from "./domain/jobs/sweeper";
 import type { Clock } from "./domain/principal";
+import { ReportsService } from "./domain/reports/reports-service";
 import { OAuthSignIn } from "./domain/sessions/oauth-sign-in";
 import { SessionsService } from "./domain/sessions/sessions-service";
 import { InvalidLifecycleSettingsError, type LifecycleSettings, lifecycleSettings } from "./domain/settings";
@@ -20,6 +21,7 @@ import type { Logger } from "./logger";
 import { secretId } from "./secrets/catalog";
 import type { SecretStore } from "./secrets/secret-store";
 import { Store } from "./store/store";
+import { version } from "./version";
 
 export interface RuntimeDependencies {
   env: Env;
@@ -70,6 +72,11 @@ export function createRuntime(dependencies: RuntimeDependencies) {
       secretStore.getSecretValue(secretId(env.HYBRID_CICD_SECRET_PREFIX, "oauthClientSecrets")),
     ),
   );
+  const audit = new AuditService(store, auditKeys, {
+    environment: env.HYBRID_CICD_ENVIRONMENT,
+    clock,
+    logger,
+  });
   return {
     env,
     logger,
@@ -78,7 +85,15 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     secretStore,
     workloadKeys,
     auditKeys,
-    audit: new AuditService(store, auditKeys, { environment: env.HYBRID_CICD_ENVIRONMENT, clock, logger }),
+    audit,
+    reports: new ReportsService(store, audit, secretStore, {
+      environment: env.HYBRID_CICD_ENVIRONMENT,
+      version,
+      secretPrefix: env.HYBRID_CICD_SECRET_PREFIX,
+      clock,
+      health: lifecycle,
+      deployments: (environment) => store.deployments.latest(environment),
+    }),
     securityEvents,
     bindings,
     sessions,

@@ -247,6 +247,16 @@ const fixtures: Record<string, Fixture> = {
   "GET /audit/verify": { ok: [200], prepare: () => ({ path: "/audit/verify" }) },
   "POST /audit/digests": { ok: [201], prepare: () => ({ path: "/audit/digests" }) },
   "GET /audit/public-key": { ok: [200], prepare: () => ({ path: "/audit/public-key" }) },
+  "GET /audit/events/:seq/proof": { ok: [200], prepare: () => ({ path: "/audit/events/1/proof" }) },
+  "GET /audit/digests/consistency": {
+    ok: [200],
+    prepare: async ({ passes }) => {
+      if (!passes) return { path: "/audit/digests/consistency?from=1" };
+      const digest = await cp.runtime.audit.createDigest("on_demand");
+      return { path: `/audit/digests/consistency?from=${digest.digest_seq}` };
+    },
+  },
+  "GET /reports/compliance": { ok: [200], prepare: () => ({ path: "/reports/compliance?format=json" }) },
   "POST /agents/:agent_id/jobs/claim": {
     ok: [200, 204],
     prepare: () => ({ path: `/agents/${agent.agentId}/jobs/claim`, body: {} }),

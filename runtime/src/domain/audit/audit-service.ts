@@ -23,6 +23,7 @@ import {
 import { type AuditSigningKeys, signDigest } from "./audit-signing";
 import { ChainVerifier, type VerificationReport } from "./chain-verifier";
 import { type DeniedRequest, DeniedRequests } from "./denied-requests";
+import { MerkleTrees } from "./merkle-proofs";
 
 export interface AuditServiceOptions {
   environment: string;
@@ -57,6 +58,8 @@ const DIGEST_ATTEMPTS = 5;
  */
 export class AuditService {
   readonly denied: DeniedRequests;
+  /** Merkle roots of digests and proofs against them (decision 020). */
+  readonly merkle: MerkleTrees;
   private readonly chain = MAIN_CHAIN;
   private readonly intervalSeconds: number;
 
@@ -66,6 +69,7 @@ export class AuditService {
     private readonly options: AuditServiceOptions,
   ) {
     this.intervalSeconds = options.digestIntervalSeconds ?? settings.audit.digestIntervalSeconds;
+    this.merkle = new MerkleTrees(store, this.chain);
     this.denied = new DeniedRequests({
       windowSeconds: settings.audit.deniedWindowSeconds,
       maxKeys: settings.audit.deniedMaxKeys,
@@ -136,6 +140,7 @@ export class AuditService {
         key_id: signer.keyId,
         reason,
         interval_seconds: this.intervalSeconds,
+        merkle_root: await this.merkle.rootAt(head?.seq ?? 0),
       };
       const digest = signDigest(payload, signer);
       if (await this.store.audit.putDigest(this.chain, digest)) {
