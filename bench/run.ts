@@ -6,12 +6,14 @@ import { runAuditBench } from "./audit";
 import { runClaimsBench } from "./claims";
 import { runHeartbeatBench } from "./heartbeat";
 import { runPlatformBundleBench } from "./platform-bundle";
+import { runReportsBench } from "./reports";
 
 const benches: Record<string, () => Promise<unknown>> = {
   heartbeat: runHeartbeatBench,
   claims: runClaimsBench,
   audit: runAuditBench,
   platform: runPlatformBundleBench,
+  reports: runReportsBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -1,5 +1,4 @@
 import type { Readable } from "node:stream";
-import PDFDocument from "pdfkit";
 import type { ComplianceReport } from "./report-schema";
 import { cell, reportTables } from "./report-tables";
 
@@ -10,8 +9,11 @@ export const PDF_MAX_ROWS = 200;
  * The report for a person (decision 019): a title page, the summary (control matrix and exceptions),
  * one heading per section with its tables, and "page N of M" on every page. Drawn with pdfkit (no
  * browser). Pages are buffered until the end for the page count, so rows per table are capped.
+ * pdfkit is loaded on first use: it reads its colour profile and font metrics from files beside its
+ * module, which the Lambda bundle does not ship (decision 022), and must not break loading the API.
  */
-export function reportPdf(report: ComplianceReport): Readable {
+export async function reportPdf(report: ComplianceReport): Promise<Readable> {
+  const { default: PDFDocument } = await import("pdfkit");
   const doc = new PDFDocument({
     size: "A4",
     layout: "landscape",

@@ -154,7 +154,12 @@ export class ReportsService {
       case "json":
         return { report, contentType: "application/json", fileName: `${base}.json`, body: Buffer.from(json) };
       case "pdf":
-        return { report, contentType: "application/pdf", fileName: `${base}.pdf`, body: reportPdf(report) };
+        return {
+          report,
+          contentType: "application/pdf",
+          fileName: `${base}.pdf`,
+          body: await reportPdf(report),
+        };
       case "csv":
         return {
           report,
@@ -163,11 +168,12 @@ export class ReportsService {
           body: streamZip(csvEntries()),
         };
       case "bundle": {
+        const pdf = await reportPdf(report);
         const lines = exportLines!;
         const header = exportHeader!;
         const entries: ZipEntry[] = [
           { path: "report.json", content: json },
-          { path: "report.pdf", content: () => reportPdf(report) },
+          { path: "report.pdf", content: () => pdf },
           ...csvEntries(),
           {
             path: AUDIT_EXPORT_FILE,
