@@ -31,7 +31,8 @@ import { createDynamoClients } from "../runtime/src/store/client";
 import { ensureTables } from "../runtime/src/store/tables";
 import { buildChain } from "../test/support/audit-chain";
 
-const EVENTS = 100_000;
+/** The issue asks for 100,000; `BENCH_REPORT_EVENTS` makes a quicker run on a busy machine. */
+const EVENTS = Number(process.env.BENCH_REPORT_EVENTS ?? 100_000);
 const START = new Date("2026-01-01T00:00:00.000Z");
 
 /** Wall time and the peak RSS of this process above its level at the start, sampled every 10 ms. */
@@ -83,7 +84,7 @@ export async function runReportsBench(): Promise<void> {
     const items = chain.events.map((event) => toItem(MAIN_CHAIN, event));
     let next = 0;
     await Promise.all(
-      Array.from({ length: 8 }, async () => {
+      Array.from({ length: 4 }, async () => {
         while (next < items.length) {
           const batch = items.slice(next, next + 25);
           next += 25;
@@ -169,7 +170,7 @@ export async function runReportsBench(): Promise<void> {
     for (const row of rows) console.log(row.join(" | "));
 
     const proofs = new AuditProofs(runtime.store, runtime.audit);
-    const proved = await measured(() => proofs.event(EVENTS / 2));
+    const proved = await measured(() => proofs.event(Math.floor(EVENTS / 2)));
     const document = proved.value;
     const keys = new Map([[signer.keyId, publicKey]]);
     const rounds = 200;
@@ -179,7 +180,9 @@ export async function runReportsBench(): Promise<void> {
     const perVerify = (performance.now() - verifying) / rounds;
     const size = Buffer.byteLength(JSON.stringify(document));
     const pathBytes = document.audit_path.length * 32;
-    console.log(`\nMerkle inclusion proof of seq ${EVENTS / 2} in a tree of ${document.tree_size} events`);
+    console.log(
+      `\nMerkle inclusion proof of seq ${document.event.seq} in a tree of ${document.tree_size} events`,
+    );
     console.log(
       `audit path ${document.audit_path.length} hashes (${pathBytes} bytes raw); proof document ${size} bytes with the event, digest and keys`,
     );

@@ -147,10 +147,15 @@ export async function verifyBundle(
     else {
       try {
         const signature = JSON.parse((await zip.read(SIGNATURE_FILE)).toString("utf8")) as {
+          algorithm: string;
           key_id: string;
+          signed_file: string;
           signature: string;
           public_keys?: { key_id: string; public_key: string }[];
         };
+        // Every member is part of the claim: a signature document that says anything else is not ours.
+        if (signature.algorithm !== "ed25519" || signature.signed_file !== MANIFEST_FILE)
+          signatureCheck.problems.push(`${SIGNATURE_FILE}: not an Ed25519 signature over ${MANIFEST_FILE}`);
         if (!keys) {
           keys = new Map(
             (signature.public_keys ?? []).map((key) => [key.key_id, publicKeyFromRaw(key.public_key)]),
