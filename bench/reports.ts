@@ -54,7 +54,8 @@ async function measured<T>(work: () => Promise<T>): Promise<{ value: T; seconds:
 
 export async function runReportsBench(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  const database = await startDynamoDbLocal({});
+  // A generous start-up timeout: on a shared machine the JVM can take far longer than usual.
+  const database = await startDynamoDbLocal({ startTimeoutMs: 180_000 });
   const dataDir = await mkdtemp(join(tmpdir(), "hcp-bench-reports-"));
   const { dynamodb, doc } = createDynamoClients({ endpoint: database.endpoint, region: "us-east-1" });
   const prefix = "bench-reports-";
