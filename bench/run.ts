@@ -7,6 +7,7 @@ import { runClaimsBench } from "./claims";
 import { runHeartbeatBench } from "./heartbeat";
 import { runPlatformBundleBench } from "./platform-bundle";
 import { runReportsBench } from "./reports";
+import { runRotationBench } from "./rotation";
 
 const benches: Record<string, () => Promise<unknown>> = {
   heartbeat: runHeartbeatBench,
@@ -14,6 +15,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   audit: runAuditBench,
   platform: runPlatformBundleBench,
   reports: runReportsBench,
+  rotation: runRotationBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -18,6 +18,8 @@ export type SecretAccess = "read" | "rotate";
 export interface FunctionGrants {
   readonly tables: Readonly<Partial<Record<TableKey, TableAccess>>>;
   readonly secrets: Readonly<Partial<Record<SecretKey, SecretAccess>>>;
+  /** Secrets this function may ask Secrets Manager to rotate now (`RotateSecret`; the rotation function does the steps). */
+  readonly startRotation?: readonly SecretKey[];
 }
 
 const secretKeys = Object.keys(secrets) as SecretKey[];
@@ -38,6 +40,8 @@ export const functionGrants: Readonly<Record<FunctionKind, FunctionGrants>> = {
   api: {
     tables: everyTable("read-write", { deployments: "read" }),
     secrets: { workloadIdentityRootKey: "read", auditSigningKey: "read", oauthClientSecrets: "read" },
+    // `POST /secrets/{name}/rotate`: one click asks Secrets Manager to run the rotation function now.
+    startRotation: rotatedSecretKeys,
   },
   scheduled: {
     tables: {
@@ -56,8 +60,8 @@ export const functionGrants: Readonly<Record<FunctionKind, FunctionGrants>> = {
     secrets: { auditSigningKey: "read" },
   },
   rotation: {
-    // Agents learn their pending keys; every rotation step is audited.
-    tables: { agents: "read-write", audit: "read-write" },
+    // Agents learn their pending keys; the rotation's lock and history; every rotation step is audited.
+    tables: { agents: "read-write", audit: "read-write", secret_rotations: "read-write" },
     secrets: Object.fromEntries(rotatedSecretKeys.map((key) => [key, "rotate"])),
   },
   console: {
@@ -164,6 +168,15 @@ export function functionPolicyDocument(grants: FunctionGrants, targets: GrantTar
     const arns = keys.map((key) => requireArn(targets.secretArns[key], `secret ${key}`));
     const sid = access === "read" ? "ReadSecrets" : "RotateSecrets";
     statements.push({ Sid: sid, Effect: "Allow", Action: [...secretActions[access]], Resource: arns });
+  }
+
+  if (grants.startRotation && grants.startRotation.length > 0) {
+    statements.push({
+      Sid: "StartRotation",
+      Effect: "Allow",
+      Action: ["secretsmanager:RotateSecret"],
+      Resource: grants.startRotation.map((key) => requireArn(targets.secretArns[key], `secret ${key}`)),
+    });
   }
 
   if (targets.kmsKeyArn && (grantedTables.length > 0 || grantedSecrets.length > 0)) {

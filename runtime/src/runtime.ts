@@ -5,6 +5,7 @@ import { parseConfiguredBindings, RoleBindings } from "./domain/access/role-bind
 import { createSecurityEvents } from "./domain/access/security-events";
 import { AgentsService } from "./domain/agents/agents-service";
 import { WorkloadKeys } from "./domain/agents/workload-keys";
+import { auditSealing } from "./domain/audit/audit-event";
 import { AuditService } from "./domain/audit/audit-service";
 import { AuditSigningKeys } from "./domain/audit/audit-signing";
 import { AgentJobsService } from "./domain/jobs/agent-jobs-service";
@@ -13,11 +14,13 @@ import { QueueMetricsService } from "./domain/jobs/queue-metrics";
 import { Sweeper } from "./domain/jobs/sweeper";
 import type { Clock } from "./domain/principal";
 import { ReportsService } from "./domain/reports/reports-service";
+import { SecretRotation } from "./domain/secrets/key-rotation";
 import { OAuthSignIn } from "./domain/sessions/oauth-sign-in";
 import { SessionsService } from "./domain/sessions/sessions-service";
 import { InvalidLifecycleSettingsError, type LifecycleSettings, lifecycleSettings } from "./domain/settings";
 import { clientSecretsFrom, OAuthClients, providerSettings } from "./identity/oauth-providers";
 import type { Logger } from "./logger";
+import { CachedSecretStore } from "./secrets/cached-secret-store";
 import { secretId } from "./secrets/catalog";
 import type { SecretStore } from "./secrets/secret-store";
 import { Store } from "./store/store";
@@ -37,9 +40,15 @@ export interface RuntimeDependencies {
  */
 export function createRuntime(dependencies: RuntimeDependencies) {
   const clock = dependencies.clock ?? (() => new Date());
-  const { env, logger, secretStore } = dependencies;
+  const { env, logger } = dependencies;
+  // One short-TTL cache in front of the secret store (Secrets Manager is not called per request).
+  const secretStore =
+    dependencies.secretStore instanceof CachedSecretStore
+      ? dependencies.secretStore
+      : new CachedSecretStore(dependencies.secretStore);
   // Every transaction with audit drafts is chained by the store (decision 003).
   const store = new Store(dependencies.doc, env.HYBRID_CICD_TABLE_PREFIX, {
+    sealing: auditSealing,
     environment: env.HYBRID_CICD_ENVIRONMENT,
     clock,
     logger,
@@ -53,7 +62,12 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     () => clock().getTime(),
     createMissingKeys,
   );
-  const workloadKeys = new WorkloadKeys(secretStore, env.HYBRID_CICD_SECRET_PREFIX, () => clock().getTime());
+  const workloadKeys = new WorkloadKeys(
+    secretStore,
+    env.HYBRID_CICD_SECRET_PREFIX,
+    () => clock().getTime(),
+    () => store.secretRotations.state(secretId(env.HYBRID_CICD_SECRET_PREFIX, "workloadIdentityRootKey")),
+  );
   const lifecycle = lifecycleFromEnv(env);
   // Identity: sessions, role bindings, OAuth sign-in (README.md, "Sign-in, roles, tokens and sessions"). Bad provider or binding
   // configuration throws a ConfigurationError here, at start-up.
@@ -105,6 +119,21 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     agentJobs: new AgentJobsService(store, clock, lifecycle),
     queueMetrics: new QueueMetricsService(store, clock, lifecycle),
     sweeper: new Sweeper(store, clock, lifecycle),
+    rotation: new SecretRotation(
+      store,
+      secretStore,
+      env.HYBRID_CICD_SECRET_PREFIX,
+      clock,
+      {
+        ackTimeoutSeconds: env.HYBRID_CICD_ROTATION_ACK_TIMEOUT_SECONDS,
+        graceSeconds: env.HYBRID_CICD_ROTATION_GRACE_SECONDS,
+      },
+      lifecycle,
+      () => {
+        workloadKeys.forgetState();
+        auditKeys.forget();
+      },
+    ),
   };
 }
 

@@ -257,6 +257,29 @@ const fixtures: Record<string, Fixture> = {
     },
   },
   "GET /reports/compliance": { ok: [200], prepare: () => ({ path: "/reports/compliance?format=json" }) },
+  "GET /secrets": { ok: [200], prepare: () => ({ path: "/secrets" }) },
+  "GET /secrets/:name/rotations": {
+    ok: [200],
+    prepare: () => ({ path: "/secrets/workload-identity-root-key/rotations" }),
+  },
+  // Cells of one route run concurrently: each passing caller kind rotates a secret of its own. The
+  // audit signing key and OAuth client secrets have no dependants: their rotation finishes at once.
+  "POST /secrets/:name/rotate": {
+    ok: [200],
+    prepare: ({ caller }) =>
+      caller.kind === "session"
+        ? { path: "/secrets/oauth-client-secrets/rotate", body: { client_secrets: { github: "s" } } }
+        : { path: "/secrets/audit-signing-key/rotate" },
+  },
+  "POST /secrets/:name/rotation/abort": {
+    ok: [200],
+    prepare: async ({ caller, passes }) => {
+      const key = caller.kind === "session" ? "auditSigningKey" : "workloadIdentityRootKey";
+      const name = caller.kind === "session" ? "audit-signing-key" : "workload-identity-root-key";
+      if (passes) await cp.runtime.rotation.start(key, { trigger: "api" }, systemContext("test"));
+      return { path: `/secrets/${name}/rotation/abort` };
+    },
+  },
   "POST /agents/:agent_id/jobs/claim": {
     ok: [200, 204],
     prepare: () => ({ path: `/agents/${agent.agentId}/jobs/claim`, body: {} }),
@@ -461,5 +484,101 @@ describe("access matrix", () => {
     }
     expect(failures).toEqual([]);
     expect(tally.cells).toBeGreaterThan(routes.length * 12);
+  }, 240_000); // every cell in turn: the time grows with the routes, and the machine may be loaded
+});
+
+/**
+ * What the README promises each role, written out by hand from its tables ("who" columns of the API
+ * reference, the Job API, Sessions and the audit section) — deliberately not derived from
+ * `route.access` or `can()`, so a permission declared wrongly on a route, or a matrix cell changed by
+ * mistake, fails here even though the walk above (which trusts the declarations) still passes.
+ */
+const ALL: readonly Role[] = ["admin", "operator", "auditor", "viewer"];
+const promised: Record<string, "public" | "agent" | "anyUser" | readonly Role[]> = {
+  "GET /health": "public",
+  "GET /info": "public",
+  "POST /auth/validate": "public",
+  "POST /auth/logout": "public",
+  "POST /auth/logout-all": "anyUser",
+  "GET /auth/signin-link": "public",
+  "GET /auth/providers": "public",
+  "GET /auth/login/:provider": "public",
+  "GET /auth/callback/:provider": "public",
+  "GET /auth/me": ALL,
+  "GET /auth/sessions": ALL,
+  "DELETE /auth/sessions/:session_id": ALL,
+  "GET /access/permissions": ["admin", "auditor"],
+  "GET /access/bindings": ["admin", "auditor"],
+  "PUT /access/bindings": ["admin"],
+  "DELETE /access/bindings": ["admin"],
+  "GET /access/tokens": ["admin", "auditor"],
+  "POST /access/tokens": ["admin"],
+  "DELETE /access/tokens/:token_id": ["admin"],
+  "GET /access/users/:user_id/sessions": ["admin", "auditor"],
+  "POST /access/users/:user_id/sign-out": ["admin"],
+  "POST /agents/registration-tokens": ["admin"],
+  "POST /agents/register": "public",
+  "GET /agents/:agent_id/config": "agent",
+  "POST /agents/:agent_id/heartbeat": "agent",
+  "GET /agents": ALL,
+  "GET /agents/:agent_id": ALL,
+  "POST /agents/:agent_id/revoke": ["admin"],
+  "POST /jobs": ["admin", "operator"],
+  "GET /jobs": ALL,
+  "GET /jobs/:job_id": ALL,
+  "GET /jobs/:job_id/logs": ALL,
+  "POST /jobs/:job_id/cancel": ["admin", "operator"],
+  "POST /jobs/:job_id/approve": ["admin", "operator"],
+  "POST /jobs/:job_id/reject": ["admin", "operator"],
+  "GET /metrics/queue": ALL,
+  "GET /audit/events": ["admin", "auditor"],
+  "GET /audit/export": ["admin", "auditor"],
+  "GET /audit/verify": ["admin", "auditor"],
+  "POST /audit/digests": ["admin"],
+  "GET /audit/public-key": "public",
+  "POST /agents/:agent_id/jobs/claim": "agent",
+  "POST /jobs/:job_id/logs": "agent",
+  "POST /jobs/:job_id/complete": "agent",
+};
+
+describe("the README's promises, written by hand", () => {
+  it("name every route, and only routes that exist", () => {
+    expect(Object.keys(promised).sort()).toEqual(routes.map(routeKey).sort());
+  });
+
+  it("are what the app answers for every role, anonymous callers and agents", async () => {
+    const failures: string[] = [];
+    for (const route of routes) {
+      const key = routeKey(route);
+      const promise = promised[key];
+      const fixture = fixtures[key];
+      if (promise === undefined || !fixture) continue;
+      const cases: { caller: Caller; allowed: boolean; refusal: number }[] = [
+        ...roles.map((role) => ({
+          caller: { kind: "token", role } as Caller,
+          allowed:
+            promise === "public" ||
+            promise === "anyUser" ||
+            (Array.isArray(promise) && promise.includes(role)),
+          refusal: promise === "agent" ? 401 : 403,
+        })),
+        { caller: { kind: "anonymous" }, allowed: promise === "public", refusal: 401 },
+        { caller: { kind: "agent" }, allowed: promise === "public" || promise === "agent", refusal: 401 },
+      ];
+      await Promise.all(
+        cases.map(async ({ caller, allowed, refusal }) => {
+          const userId = caller.kind === "token" ? `token:matrix-${caller.role}` : undefined;
+          const prepared = await fixture.prepare({ caller, userId, passes: allowed });
+          const response = await call(route, caller, prepared);
+          const expected = allowed ? fixture.ok : [refusal];
+          if (!expected.includes(response.status)) {
+            failures.push(
+              `${key} as ${JSON.stringify(caller)}: README promises ${expected.join("|")}, got ${response.status}`,
+            );
+          }
+        }),
+      );
+    }
+    expect(failures).toEqual([]);
   });
 });

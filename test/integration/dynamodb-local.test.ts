@@ -294,7 +294,7 @@ describe("startDynamoDbLocal", () => {
     expect(read.Item).toEqual(item);
     expect(byIndex.Items).toEqual([item]);
     expect(isRunning(second.pid)).toBe(false);
-  });
+  }, 120_000); // restarts a disk-backed DynamoDB Local and creates every table: slow on a loaded machine
 
   it("exits when the process that started it is killed", async () => {
     const parent = spawn(

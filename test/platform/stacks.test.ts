@@ -76,7 +76,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     run = await runStackFile(expected.file, {
       "hybrid-cicd:oauth": JSON.stringify({ github: { clientId: "Iv1.test-client" } }),
       "hybrid-cicd:roleBindings": JSON.stringify({
-        admin: ["github:octocat"],
+        admin: ["github-id:583231"],
         auditor: ["email:audit@example.com"],
       }),
     });
@@ -175,6 +175,11 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     expect(statement("api", "ReadSecrets")?.Resource).toEqual(
       ["workload-identity-root-key", "audit-signing-key", "oauth-client-secrets"].map(secretArn),
     );
+    // One-click rotation asks Secrets Manager to run the rotation function; the API writes no key.
+    expect(statement("api", "StartRotation")).toMatchObject({
+      Action: ["secretsmanager:RotateSecret"],
+      Resource: ["workload-identity-root-key", "audit-signing-key"].map(secretArn),
+    });
     const sorted = (value: string | string[] | undefined) => [value ?? []].flat().sort();
     expect(sorted(statement("scheduled", "ReadWriteTables")?.Resource)).toEqual(
       sorted(
@@ -194,7 +199,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     expect(statement("scheduled", "ReadTables")).toBeUndefined();
     expect(statement("scheduled", "ReadSecrets")?.Resource).toEqual([secretArn("audit-signing-key")]);
     expect(sorted(statement("rotation", "ReadWriteTables")?.Resource)).toEqual(
-      sorted([tableArn("agents"), tableArn("audit")]),
+      sorted([tableArn("agents"), tableArn("audit"), tableArn("secret_rotations")]),
     );
     expect(statement("rotation", "RotateSecrets")).toMatchObject({
       Action: [
@@ -347,7 +352,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     ).variables;
     expect(api["HYBRID_CICD_PUBLIC_URL"]).toBe(run.outputs["apiUrl"]);
     expect(api["HYBRID_CICD_OAUTH_GITHUB_CLIENT_ID"]).toBe("Iv1.test-client");
-    expect(api["HYBRID_CICD_ROLE_BINDINGS"]).toBe("github:octocat=admin,email:audit@example.com=auditor");
+    expect(api["HYBRID_CICD_ROLE_BINDINGS"]).toBe("github-id:583231=admin,email:audit@example.com=auditor");
     expect(envSchema.parse(api).HYBRID_CICD_ROLE_BINDINGS).toBe(api["HYBRID_CICD_ROLE_BINDINGS"]);
     const scheduled = (
       one(resourceTypes.function, "hybrid-cicd-scheduled-function").inputs["environment"] as {

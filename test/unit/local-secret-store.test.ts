@@ -324,7 +324,7 @@ describe("LocalSecretStore under concurrency", () => {
     const versions = new Set((await store.listVersions("app/key")).map((version) => version.versionId));
     expect(versions.size).toBe(1 + childIds.length + ownIds.length);
     expect([...childIds, ...ownIds].filter((id) => !versions.has(id))).toEqual([]);
-  });
+  }, 60_000); // starts another Node process: slow on a loaded machine
 
   it("breaks a lock left behind by a crashed process", async () => {
     const { store, dir } = await storeWithCurrent();
@@ -415,7 +415,7 @@ describe("LocalSecretStore labels (property)", () => {
       }),
       { numRuns: 60 },
     );
-  });
+  }, 60_000); // 60 runs of real file I/O: slow on a loaded machine, never a timing assertion
 });
 
 /** Runs ES module code (TypeScript imports allowed) in another Node process. */

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { backoffDelay, jittered, sleep } from "./backoff";
 import { AgentUnauthorizedError, type ControlPlaneClient, problemOf, TransientFailureError } from "./client";
 import type { AgentIdentityFile } from "./identity";
+import type { AgentKeyRing, KeyRotationNotice } from "./key-ring";
 import { LogStreamer, type UploadOutcome } from "./log-streamer";
 import { ShellRun, type ShellRunResult, type StopReason } from "./shell-runner";
 import type { SystemFigures } from "./system-figures";
@@ -36,11 +37,14 @@ interface ServerIntervals {
 
 interface HeartbeatReply extends Partial<ServerIntervals> {
   status: string;
+  key_rotation?: KeyRotationNotice;
   jobs?: { job_id: string; attempt: number; action: "continue" | "cancel" | "stop"; reason?: string }[];
 }
 
 export interface AgentOptions {
   client: ControlPlaneClient;
+  /** The keys the client signs with; replies' `key_rotation` notices switch them in place. */
+  keyRing?: AgentKeyRing;
   identity: AgentIdentityFile;
   /** Each job runs in a fresh directory under this one. */
   workDir: string;
@@ -242,10 +246,22 @@ export class Agent {
       return;
     }
     this.learn(response.body);
+    await this.learnKeys(response.body.key_rotation);
     for (const verdict of response.body.jobs ?? []) {
       if (!current || verdict.job_id !== current.jobId || verdict.attempt !== current.attempt) continue;
       if (verdict.action === "cancel") this.cancelCurrent("cancelled");
       if (verdict.action === "stop") this.abandonCurrent(verdict.reason ?? "the control plane said stop");
+    }
+  }
+
+  private async learnKeys(notice: KeyRotationNotice | undefined): Promise<void> {
+    if (!this.options.keyRing) return;
+    try {
+      const change = await this.options.keyRing.learn(notice);
+      if (change) this.log.info({ change, version_id: notice?.version_id }, "workload key rotation");
+    } catch (error) {
+      // E.g. the identity file could not be rewritten: the key in memory is switched regardless.
+      this.log.warn({ err: (error as Error).message }, "workload key rotation not fully applied");
     }
   }
 

@@ -4,6 +4,11 @@ export interface AgentIdentity {
   agentId: string;
   /** The derived key's bytes (decoded from `workload_identity_secret`). */
   key: Uint8Array;
+  /**
+   * During a key rotation, a second key signing the same request under its own label (RFC 9421 allows
+   * several signatures); the server accepts the request when either verifies.
+   */
+  alsoSignWith?: Uint8Array;
 }
 
 export interface SignedResponse<T = unknown> {
@@ -28,10 +33,18 @@ export async function signedFetch<T = unknown>(
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = { ...options.headers };
   if (payload !== undefined) headers["content-type"] = "application/json";
-  const signed = await signRequest(
-    { method, url: url.pathname + url.search, headers, body: payload },
-    { keyId: identity.agentId, key: identity.key },
-  );
+  const request = { method, url: url.pathname + url.search, headers, body: payload };
+  const key = identity.key;
+  const second = identity.alsoSignWith;
+  let signed = await signRequest(request, { keyId: identity.agentId, key });
+  if (second) {
+    const extra = await signRequest(request, { keyId: identity.agentId, key: second, label: "sig2" });
+    signed = {
+      ...signed,
+      "signature-input": `${signed["signature-input"]}, ${extra["signature-input"]}`,
+      signature: `${signed.signature}, ${extra.signature}`,
+    };
+  }
   const response = await fetch(url, { method, headers: signed, body: payload, signal: options.signal });
   const text = await response.text();
   let parsed: unknown = text;

@@ -11,6 +11,7 @@ import {
   signingIdentity,
   writeIdentity,
 } from "../agent/identity";
+import { AgentKeyRing } from "../agent/key-ring";
 import { SystemFigures } from "../agent/system-figures";
 import { loadEnv } from "../config/env";
 import { createLogger } from "../logger";
@@ -144,12 +145,19 @@ export function registerAgentCommands(program: Command): Command {
       });
       const workDir = resolve(options.workDir ?? join(tmpdir(), `hybrid-cicd-agent-${identity.agent_id}`));
       const shutdown = new AbortController();
+      const identityPath = resolve(options.identity);
+      const stored = identity;
+      // Root key rotation: the new key is used at once and kept in the identity file for restarts.
+      const keyRing = new AgentKeyRing(identity.agent_id, signingIdentity(identity).key, (secret) =>
+        writeIdentity(identityPath, { ...stored, workload_identity_secret: secret }, { force: true }),
+      );
       const runner = new Agent({
         client: new ControlPlaneClient({
           baseUrl: options.url ?? identity.url,
-          identity: signingIdentity(identity),
+          identity: keyRing,
           signal: shutdown.signal,
         }),
+        keyRing,
         identity,
         workDir,
         once: options.once === true,

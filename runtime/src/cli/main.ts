@@ -10,6 +10,7 @@ import { createSigninLink, createToken, start } from "./commands";
 import { parseDuration } from "./duration";
 import { registerOAuthSecretCommand } from "./oauth-secret-command";
 import { registerReportCommands } from "./report";
+import { registerSecretsCommands } from "./secrets-command";
 import { registerVerifyCommand } from "./verify";
 
 /** Runs the `hybrid-cicd` command line; resolves to the exit code. */
@@ -65,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
 
   registerAgentCommands(program);
   registerOAuthSecretCommand(program);
+  registerSecretsCommands(program);
   registerVerifyCommand(program);
   registerReportCommands(program);
 

@@ -16,6 +16,7 @@ import { auditProofRoutes } from "./routes/audit-proofs";
 import { authRoutes } from "./routes/auth";
 import { jobRoutes } from "./routes/jobs";
 import { reportRoutes } from "./routes/reports";
+import { secretRoutes } from "./routes/secrets";
 import { systemRoutes } from "./routes/system";
 import { rateLimiters, securityHeaders } from "./security";
 
@@ -30,6 +31,7 @@ export const routes: RouteDefinition[] = [
   ...auditRoutes,
   ...auditProofRoutes,
   ...reportRoutes,
+  ...secretRoutes,
 ];
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

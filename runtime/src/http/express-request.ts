@@ -1,3 +1,4 @@
+import type { AgentKeyRole } from "../domain/agents/workload-keys";
 import type { Principal, RequestContext } from "../domain/principal";
 import type { AgentRecord } from "../store/agents-repository";
 
@@ -11,6 +12,8 @@ declare global {
       principal?: Principal;
       /** The signing agent's record as read to verify its signature (a snapshot from this request). */
       signedAgent?: AgentRecord;
+      /** Which root key version the agent's accepted signature was derived from (secret rotation). */
+      signedKeyRole?: AgentKeyRole;
     }
   }
 }

@@ -1,7 +1,7 @@
 import { DescribeSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { z } from "zod";
 import { loadEnv } from "../config/env";
-import { KeyRotation } from "../domain/secrets/key-rotation";
+import { RotationWaitingError, rotationSteps } from "../domain/secrets/key-rotation";
 import { createLogger } from "../logger";
 import { createRuntime, type Runtime } from "../runtime";
 import { AwsSecretStore } from "../secrets/aws-secret-store";
@@ -10,12 +10,13 @@ import { createDynamoClients } from "../store/client";
 
 /**
  * Entry of the Secrets Manager rotation function. The platform deploys it and attaches it to every
- * secret with a rotation period (runtime/src/secrets/catalog.ts). It performs each key's first rotation
- * (started by `pulumi up`), which creates the key; rotating an existing key is refused without change
- * until the secret-rotation work lands (see domain/secrets/key-rotation.ts).
+ * secret with a rotation period (runtime/src/secrets/catalog.ts); Secrets Manager invokes it once per
+ * step with the same ClientRequestToken. Each step is one step of the rotation engine
+ * (domain/secrets/key-rotation.ts), the same one `POST /secrets/{name}/rotate` and the local scheduler
+ * use. testSecret waits here, within the invocation's time, for agents to acknowledge their new keys.
  */
 const rotationEvent = z.object({
-  Step: z.enum(["createSecret", "setSecret", "testSecret", "finishSecret"]),
+  Step: z.enum(rotationSteps),
   SecretId: z.string().min(1).max(2048),
   ClientRequestToken: z.string().min(32).max(64),
   RotationToken: z.string().optional(),
@@ -23,9 +24,12 @@ const rotationEvent = z.object({
 
 export type RotationEvent = z.infer<typeof rotationEvent>;
 
-let initialising:
-  | Promise<{ runtime: Runtime; client: SecretsManagerClient; rotation: KeyRotation }>
-  | undefined;
+export interface RotationContext {
+  awsRequestId?: string;
+  getRemainingTimeInMillis?: () => number;
+}
+
+let initialising: Promise<{ runtime: Runtime; client: SecretsManagerClient }> | undefined;
 
 async function initialise() {
   const env = loadEnv();
@@ -33,12 +37,7 @@ async function initialise() {
   const { doc } = createDynamoClients({ endpoint: env.DYNAMODB_ENDPOINT, region: env.AWS_REGION });
   const secretStore = new AwsSecretStore(client);
   const runtime = createRuntime({ env, doc, secretStore, logger: createLogger({ level: env.LOG_LEVEL }) });
-  const rotation = new KeyRotation(
-    secretStore,
-    (tx) => runtime.store.commit(tx),
-    () => runtime.store.transaction(),
-  );
-  return { runtime, client, rotation };
+  return { runtime, client };
 }
 
 /** Which catalog entry a Secrets Manager secret is, by its name. */
@@ -46,13 +45,17 @@ export function catalogKeyOf(name: string, prefix: string): SecretKey | undefine
   return (Object.keys(secrets) as SecretKey[]).find((key) => secretId(prefix, key) === name);
 }
 
-export async function handler(input: unknown, context?: { awsRequestId?: string }) {
+/** Leave this much of the invocation for the last attempt's own calls. */
+const RESERVE_MS = 15_000;
+const POLL_MS = 5_000;
+
+export async function handler(input: unknown, context?: RotationContext) {
   const event = rotationEvent.parse(input);
   initialising ??= initialise().catch((error: unknown) => {
     initialising = undefined;
     throw error;
   });
-  const { runtime, client, rotation } = await initialising;
+  const { runtime, client } = await initialising;
   const described = await client.send(new DescribeSecretCommand({ SecretId: event.SecretId }));
   const key = described.Name
     ? catalogKeyOf(described.Name, runtime.env.HYBRID_CICD_SECRET_PREFIX)
@@ -60,13 +63,38 @@ export async function handler(input: unknown, context?: { awsRequestId?: string 
   if (!key)
     throw new Error(`secret ${described.Name ?? event.SecretId} is not one the control plane rotates`);
   if (described.RotationEnabled === false) throw new Error(`rotation is not enabled for ${described.Name}`);
-  const result = await rotation.step(
-    { secretId: event.SecretId, key, token: event.ClientRequestToken, step: event.Step },
-    {
-      requestId: context?.awsRequestId ?? `rotation-${Date.now()}`,
-      principal: { type: "system", id: "rotation" },
-    },
-  );
-  runtime.logger.info({ secret: key, ...result }, "rotation step");
-  return result;
+  return runStep(runtime, key, event, context);
+}
+
+/**
+ * One step; testSecret is retried while agents are still acknowledging and the invocation has time.
+ * Running out of time fails the step: Secrets Manager retries the rotation with the same token, and
+ * the engine resumes where it stopped.
+ */
+export async function runStep(
+  runtime: Runtime,
+  key: SecretKey,
+  event: Pick<RotationEvent, "Step" | "ClientRequestToken">,
+  context?: RotationContext,
+  pollMs = POLL_MS,
+) {
+  const requestContext = {
+    requestId: context?.awsRequestId ?? `rotation-${Date.now()}`,
+    principal: { type: "system" as const, id: "rotation" },
+  };
+  for (;;) {
+    try {
+      const result = await runtime.rotation.step(
+        { key, token: event.ClientRequestToken, step: event.Step },
+        requestContext,
+      );
+      runtime.logger.info({ secret: key, ...result }, "rotation step");
+      return result;
+    } catch (error) {
+      const remaining = context?.getRemainingTimeInMillis?.() ?? 0;
+      if (!(error instanceof RotationWaitingError) || remaining < RESERVE_MS + pollMs) throw error;
+      runtime.logger.info({ secret: key, step: event.Step, detail: error.message }, "rotation waiting");
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
 }

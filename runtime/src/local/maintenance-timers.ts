@@ -1,5 +1,20 @@
+import { systemContext } from "../domain/principal";
 import { type MaintenanceTask, maintenanceTasks } from "../lambda/scheduled";
 import type { Runtime } from "../runtime";
+
+/**
+ * Local only (on AWS, Secrets Manager's schedule invokes the rotation function): starts the rotations
+ * due by policy and carries every rotation under way on (testSecret waits for agents between ticks).
+ */
+export const rotationTask: MaintenanceTask = {
+  name: "rotation",
+  // Between 5 and 10 s: soon after the agents' acknowledgements, without polling the store constantly.
+  everySeconds: (runtime) => Math.max(5, Math.min(10, runtime.lifecycle.heartbeatIntervalSeconds)),
+  run: async (runtime) => runtime.rotation.runDue(systemContext("rotation", `rotation-${Date.now()}`)),
+};
+
+/** The maintenance tasks of the local control plane: the scheduled Lambda's, plus rotation. */
+export const localMaintenanceTasks: readonly MaintenanceTask[] = [...maintenanceTasks, rotationTask];
 
 export interface MaintenanceTimers {
   /** Stops the timers and waits for a run in progress. */
@@ -12,7 +27,7 @@ export interface MaintenanceTimers {
  */
 export function startMaintenanceTimers(
   runtime: Runtime,
-  tasks: readonly MaintenanceTask[] = maintenanceTasks,
+  tasks: readonly MaintenanceTask[] = localMaintenanceTasks,
 ): MaintenanceTimers {
   let stopped = false;
   const timers = new Set<NodeJS.Timeout>();

@@ -3,7 +3,9 @@ import {
   GetSecretValueCommand,
   type GetSecretValueCommandOutput,
   ListSecretVersionIdsCommand,
+  type ListSecretVersionIdsCommandOutput,
   PutSecretValueCommand,
+  RotateSecretCommand,
   type SecretsManagerClient,
   type SecretVersionsListEntry,
   UpdateSecretVersionStageCommand,
@@ -11,6 +13,7 @@ import {
 import {
   InvalidSecretRequestError,
   SecretNotFoundError,
+  SecretStoreBusyError,
   SecretVersionConflictError,
 } from "./local-secret-store";
 import { type SecretStore, type SecretVersion, type StagingLabel, stagingLabels } from "./secret-store";
@@ -62,7 +65,7 @@ export class AwsSecretStore implements SecretStore {
     const value = generate();
     try {
       // The secret exists without an AWSCURRENT version (e.g. declared by the platform with no value).
-      await this.client.send(
+      await this.send(
         new PutSecretValueCommand({
           SecretId: secretId,
           ClientRequestToken: initialVersionId,
@@ -87,7 +90,7 @@ export class AwsSecretStore implements SecretStore {
     stages: readonly StagingLabel[],
   ): Promise<void> {
     try {
-      await this.client.send(
+      await this.send(
         new PutSecretValueCommand({
           SecretId: secretId,
           ClientRequestToken: versionId,
@@ -116,7 +119,7 @@ export class AwsSecretStore implements SecretStore {
       try {
         // Secrets Manager refuses a move that doesn't name the version losing the label; moving
         // AWSCURRENT labels that version AWSPREVIOUS by itself.
-        await this.client.send(
+        await this.send(
           new UpdateSecretVersionStageCommand({
             SecretId: secretId,
             VersionStage: stage,
@@ -142,7 +145,7 @@ export class AwsSecretStore implements SecretStore {
     const holder = await this.holderOf(secretId, stage);
     if (!holder) return;
     try {
-      await this.client.send(
+      await this.send(
         new UpdateSecretVersionStageCommand({
           SecretId: secretId,
           VersionStage: stage,
@@ -157,9 +160,26 @@ export class AwsSecretStore implements SecretStore {
     }
   }
 
+  /** The rotation function performs the four steps; Secrets Manager refuses while one is in progress. */
+  async startRotation(secretId: string, token: string): Promise<void> {
+    try {
+      await this.send(
+        new RotateSecretCommand({ SecretId: secretId, ClientRequestToken: token, RotateImmediately: true }),
+      );
+    } catch (error) {
+      if (isAws(error, "ResourceNotFoundException"))
+        throw new SecretNotFoundError(`secret ${secretId} does not exist`);
+      if (isAws(error, "InvalidRequestException"))
+        throw new InvalidSecretRequestError(
+          `Secrets Manager refused to rotate ${secretId} now: ${(error as Error).message}`,
+        );
+      throw error;
+    }
+  }
+
   async createSecret(secretId: string, description?: string): Promise<void> {
     try {
-      await this.client.send(
+      await this.send(
         new CreateSecretCommand({
           Name: secretId,
           ...(description === undefined ? {} : { Description: description }),
@@ -170,13 +190,29 @@ export class AwsSecretStore implements SecretStore {
     }
   }
 
+  /**
+   * Every call goes through here: throttling (after the SDK's own retries) becomes SecretStoreBusyError,
+   * the store's "nothing changed, retry" answer, the same one the local store gives when its lock is held.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: each command's own output type flows through send
+  private async send<T>(command: any): Promise<T> {
+    try {
+      return (await this.client.send(command)) as T;
+    } catch (error) {
+      if (isAws(error, "ThrottlingException") || isAws(error, "TooManyRequestsException")) {
+        throw new SecretStoreBusyError("Secrets Manager throttled the request; retry later");
+      }
+      throw error;
+    }
+  }
+
   private async createWithValue(
     secretId: string,
     value: string,
     description: string | undefined,
   ): Promise<void> {
     try {
-      await this.client.send(
+      await this.send(
         new CreateSecretCommand({
           Name: secretId,
           ClientRequestToken: initialVersionId,
@@ -196,7 +232,7 @@ export class AwsSecretStore implements SecretStore {
   ): Promise<SecretVersion | undefined> {
     let output: GetSecretValueCommandOutput;
     try {
-      output = await this.client.send(new GetSecretValueCommand({ SecretId: secretId, ...selector }));
+      output = await this.send(new GetSecretValueCommand({ SecretId: secretId, ...selector }));
     } catch (error) {
       // The secret, the label or the version is absent (or a deprecated version was deleted).
       if (isAws(error, "ResourceNotFoundException")) return undefined;
@@ -218,7 +254,7 @@ export class AwsSecretStore implements SecretStore {
     let nextToken: string | undefined;
     try {
       do {
-        const page = await this.client.send(
+        const page: ListSecretVersionIdsCommandOutput = await this.send(
           new ListSecretVersionIdsCommand({
             SecretId: secretId,
             IncludeDeprecated: includeDeprecated,

@@ -5,10 +5,12 @@ import { LocalSecretStore, type LocalSecretStoreOptions } from "./local-secret-s
 import type { SecretStore } from "./secret-store";
 
 export { AwsSecretStore, initialVersionId } from "./aws-secret-store";
+export { CachedSecretStore } from "./cached-secret-store";
 export {
   InvalidSecretRequestError,
   LocalSecretStore,
   SecretNotFoundError,
+  SecretStoreBusyError,
   SecretStoreIntegrityError,
   SecretVersionConflictError,
 } from "./local-secret-store";

@@ -30,6 +30,15 @@ export class InvalidSecretRequestError extends Error {
   readonly status = 400;
 }
 
+/**
+ * The store is busy: Secrets Manager throttled the call, or another process held the local store's lock
+ * for too long. Nothing changed; the call can be retried.
+ */
+export class SecretStoreBusyError extends Error {
+  override name = "SecretStoreBusyError";
+  readonly status = 503;
+}
+
 /** The key file, the secrets file or a ciphertext is not what this store wrote. */
 export class SecretStoreIntegrityError extends Error {
   override name = "SecretStoreIntegrityError";
@@ -323,7 +332,7 @@ export class LocalSecretStore implements SecretStore {
       }
       await this.breakStaleLock();
       if (Date.now() > deadline) {
-        throw new Error(
+        throw new SecretStoreBusyError(
           `could not lock ${this.lockFile} within ${this.lockTimeoutMs} ms: another hybrid-cicd process holds it ` +
             "(delete the file if no such process is running)",
         );

@@ -45,4 +45,9 @@ export interface SecretStore {
   updateSecretVersionStage(secretId: string, stage: StagingLabel, versionId: string): Promise<void>;
   /** Removes `stage` from whichever version holds it (e.g. AWSPENDING after a finished rotation). */
   removeSecretVersionStage(secretId: string, stage: StagingLabel): Promise<void>;
+  /**
+   * Only where a rotation function does the steps (Secrets Manager RotateSecret): asks it to rotate now
+   * with this ClientRequestToken. Absent: the caller runs the steps itself (the local store).
+   */
+  startRotation?(secretId: string, token: string): Promise<void>;
 }

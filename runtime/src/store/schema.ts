@@ -196,6 +196,13 @@ export const tables = {
     sortKey: n("digest_seq"),
     indexes: {},
   },
+  secret_rotations: {
+    description:
+      "Secret rotation: per secret one `state` item (the conditional lock naming the rotation under way, last rotation, until when AWSPREVIOUS is accepted) and one `rotation#<started_at>#<id>` item per rotation with its steps.",
+    partitionKey: s("secret"),
+    sortKey: s("record"),
+    indexes: {},
+  },
   deployments: {
     description:
       "What `pulumi up` deployed: stack, version, control-relevant settings and policy verdicts (written by the platform).",

@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Logger } from "../logger";
 import { AgentsRepository } from "./agents-repository";
-import { AuditChain } from "./audit-chain";
+import { AuditChain, type AuditSealing } from "./audit-chain";
 import { AuditRepository } from "./audit-repository";
 import { CredentialsRepository } from "./credentials-repository";
 import { DeploymentsRepository } from "./deployments-repository";
@@ -15,10 +15,13 @@ import { OAuthFlowsRepository } from "./oauth-flows-repository";
 import { RateLimitsRepository } from "./rate-limits-repository";
 import { RoleBindingsRepository } from "./role-bindings-repository";
 import { tableNames } from "./schema";
+import { SecretRotationsRepository } from "./secret-rotations-repository";
 import { SessionsRepository } from "./sessions-repository";
 import { commitTransaction, WriteTransaction } from "./transaction";
 
 export interface StoreOptions {
+  /** How audit events are sealed (the audit domain's `auditSealing`). */
+  sealing: AuditSealing;
   /** Written into every audit event. @default "local" */
   environment?: string;
   clock?: () => Date;
@@ -42,6 +45,7 @@ export class Store {
   readonly oauthFlows: OAuthFlowsRepository;
   readonly roleBindings: RoleBindingsRepository;
   readonly rateLimits: RateLimitsRepository;
+  readonly secretRotations: SecretRotationsRepository;
   readonly audit: AuditRepository;
   /** Merkle frontiers of the audit chain and the event hashes proofs are built from. */
   readonly merkle: MerkleRepository;
@@ -53,7 +57,7 @@ export class Store {
   constructor(
     readonly doc: DynamoDBDocumentClient,
     readonly tablePrefix: string,
-    options: StoreOptions = {},
+    options: StoreOptions,
   ) {
     this.tables = tableNames(tablePrefix);
     this.sessions = new SessionsRepository(doc, this.tables.sessions);
@@ -68,6 +72,7 @@ export class Store {
     this.merkle = new MerkleRepository(doc, this.tables.audit, this.tables.audit_digests);
     this.deployments = new DeploymentsRepository(doc, this.tables.deployments);
     this.auditChain = new AuditChain(doc, this.audit, {
+      sealing: options.sealing,
       environment: options.environment ?? "local",
       clock: options.clock,
       logger: options.logger,
@@ -76,6 +81,7 @@ export class Store {
     this.oauthFlows = new OAuthFlowsRepository(doc, this.tables.oauth_flows);
     this.roleBindings = new RoleBindingsRepository(doc, this.tables.role_bindings);
     this.rateLimits = new RateLimitsRepository(doc, this.tables.rate_limits);
+    this.secretRotations = new SecretRotationsRepository(doc, this.tables.secret_rotations);
   }
 
   transaction(): WriteTransaction {

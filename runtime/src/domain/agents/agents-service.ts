@@ -9,7 +9,7 @@ import { newId } from "../ids";
 import { auditActor, type Clock, type RequestContext } from "../principal";
 import { defaultLifecycleSettings, type LifecycleSettings, settings } from "../settings";
 import { type AgentHealth, agentHealth } from "./agent-health";
-import type { WorkloadKeys } from "./workload-keys";
+import type { AgentKeyRing, AgentKeyRole, WorkloadKeys } from "./workload-keys";
 
 export interface AgentView {
   agent_id: string;
@@ -111,8 +111,9 @@ export class AgentsService {
   }
 
   /** The agent's configuration. A secret-bearing read: recorded before it is answered (fails closed). */
-  async config(agentId: string, context: RequestContext) {
+  async config(agentId: string, context: RequestContext, signedWith?: AgentKeyRole) {
     const agent = await this.requireActive(agentId);
+    const keyRotation = await this.keys.rotationNotice(agent.agent_id, agent.key_epoch, signedWith);
     const tx = this.store.transaction();
     tx.audit({
       action: "agent.config.read",
@@ -132,6 +133,7 @@ export class AgentsService {
       deployment_targets: agent.tags.filter((tag) => tag.startsWith("env:")).map((tag) => tag.slice(4)),
       schedule_interval_seconds: this.lifecycle.claimIntervalSeconds,
       ...this.intervals(),
+      ...(keyRotation ? { key_rotation: keyRotation } : {}),
     };
   }
 
@@ -143,7 +145,13 @@ export class AgentsService {
    * `known`: the agent record this request already read to verify its signature, saving a read; the
    * health change is written on a condition over it, so a stale snapshot cannot record a wrong change.
    */
-  async heartbeat(agentId: string, figures: ResourceFigures, context?: RequestContext, known?: AgentRecord) {
+  async heartbeat(
+    agentId: string,
+    figures: ResourceFigures,
+    context?: RequestContext,
+    known?: AgentRecord,
+    signedWith?: AgentKeyRole,
+  ) {
     const now = this.clock();
     const previous = known?.agent_id === agentId ? known : await this.store.agents.get(agentId);
     if (!previous || previous.revoked_at)
@@ -159,10 +167,13 @@ export class AgentsService {
     if (!recorded && !(await this.store.agents.recordHeartbeat(agentId, figures, now))) {
       throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
     }
+    // Secret rotation: this agent's pending key, or word that it was promoted (only to this agent).
+    const keyRotation = await this.keys.rotationNotice(agentId, previous.key_epoch, signedWith);
     return {
       status: to,
       next_check_interval: this.lifecycle.heartbeatIntervalSeconds,
       ...this.intervals(),
+      ...(keyRotation ? { key_rotation: keyRotation } : {}),
     };
   }
 
@@ -258,15 +269,14 @@ export class AgentsService {
   }
 
   /** The keys a signature with `keyid` = agentId may verify with; undefined when unknown or revoked. */
-  async signatureKeys(agentId: string): Promise<{ keys?: Buffer[]; revoked: boolean; agent?: AgentRecord }> {
+  async signatureKeys(
+    agentId: string,
+  ): Promise<{ keys?: Buffer[]; ring?: AgentKeyRing; revoked: boolean; agent?: AgentRecord }> {
     const agent = await this.store.agents.get(agentId);
     if (!agent) return { revoked: false };
     if (agent.revoked_at) return { revoked: true };
-    return {
-      keys: await this.keys.acceptedAgentKeys(agent.agent_id, agent.key_epoch),
-      revoked: false,
-      agent,
-    };
+    const ring = await this.keys.keyRing(agent.agent_id, agent.key_epoch);
+    return { keys: ring.keys, ring, revoked: false, agent };
   }
 
   private async requireActive(agentId: string): Promise<AgentRecord> {

@@ -84,7 +84,7 @@ export const agentRoutes = defineRoutes([
     handle: async (req, res, runtime) => {
       const { agent_id } = parseInput(agentIdPath, req.params, "path");
       res.setHeader("Cache-Control", "no-store");
-      res.json(await runtime.agents.config(agent_id, req.context));
+      res.json(await runtime.agents.config(agent_id, req.context, req.signedKeyRole));
     },
   },
   {
@@ -94,7 +94,13 @@ export const agentRoutes = defineRoutes([
     handle: async (req, res, runtime) => {
       const { agent_id } = parseInput(agentIdPath, req.params, "path");
       const { jobs, ...figures } = parseInput(heartbeatBody, req.body, "body");
-      const reply = await runtime.agents.heartbeat(agent_id, figures, req.context, req.signedAgent);
+      const reply = await runtime.agents.heartbeat(
+        agent_id,
+        figures,
+        req.context,
+        req.signedAgent,
+        req.signedKeyRole,
+      );
       res.json({ ...reply, jobs: await runtime.agentJobs.renewLeases(agent_id, jobs) });
     },
   },
