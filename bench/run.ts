@@ -6,6 +6,7 @@ import { runAuditBench } from "./audit";
 import { runClaimsBench } from "./claims";
 import { runHeartbeatBench } from "./heartbeat";
 import { runPlatformBundleBench } from "./platform-bundle";
+import { runReportsBench } from "./reports";
 import { runRotationBench } from "./rotation";
 
 const benches: Record<string, () => Promise<unknown>> = {
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   claims: runClaimsBench,
   audit: runAuditBench,
   platform: runPlatformBundleBench,
+  reports: runReportsBench,
   rotation: runRotationBench,
 };
 

@@ -14,6 +14,7 @@ import { JobsService } from "./domain/jobs/jobs-service";
 import { QueueMetricsService } from "./domain/jobs/queue-metrics";
 import { Sweeper } from "./domain/jobs/sweeper";
 import type { Clock } from "./domain/principal";
+import { ReportsService } from "./domain/reports/reports-service";
 import { SecretRotation } from "./domain/secrets/key-rotation";
 import { OAuthSignIn } from "./domain/sessions/oauth-sign-in";
 import { SessionsService } from "./domain/sessions/sessions-service";
@@ -24,6 +25,7 @@ import { CachedSecretStore } from "./secrets/cached-secret-store";
 import { secretId } from "./secrets/catalog";
 import type { SecretStore } from "./secrets/secret-store";
 import { Store } from "./store/store";
+import { version } from "./version";
 
 export interface RuntimeDependencies {
   env: Env;
@@ -86,6 +88,11 @@ export function createRuntime(dependencies: RuntimeDependencies) {
       secretStore.getSecretValue(secretId(env.HYBRID_CICD_SECRET_PREFIX, "oauthClientSecrets")),
     ),
   );
+  const audit = new AuditService(store, auditKeys, {
+    environment: env.HYBRID_CICD_ENVIRONMENT,
+    clock,
+    logger,
+  });
   return {
     env,
     logger,
@@ -94,7 +101,15 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     secretStore,
     workloadKeys,
     auditKeys,
-    audit: new AuditService(store, auditKeys, { environment: env.HYBRID_CICD_ENVIRONMENT, clock, logger }),
+    audit,
+    reports: new ReportsService(store, audit, secretStore, {
+      environment: env.HYBRID_CICD_ENVIRONMENT,
+      version,
+      secretPrefix: env.HYBRID_CICD_SECRET_PREFIX,
+      clock,
+      health: lifecycle,
+      deployments: (environment) => store.deployments.latest(environment),
+    }),
     securityEvents,
     bindings,
     sessions,
