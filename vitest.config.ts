@@ -25,7 +25,10 @@ export default defineConfig({
         test: {
           name: "platform",
           include: ["test/platform/**/*.test.ts"],
-          globalSetup: ["test/support/dynamodb-global-setup.ts"],
+          globalSetup: [
+            "test/support/dynamodb-global-setup.ts",
+            "test/platform/support/build-global-setup.ts",
+          ],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           env,

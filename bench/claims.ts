@@ -5,8 +5,8 @@
  * 1. throughput: N agents (1, 8, 32) claim from a deep queue as fast as they can; jobs claimed per
  *    second (200 replies only), and double claims (a job claimed twice for one attempt: must be 0).
  *    Baseline, alternating with each run on its own fresh queue: raw TransactWriteItems writing the same
- *    items a claim writes (the job's conditional update, the sealed audit event, the conditional chain
- *    head move), one after another as the single audit chain requires — no HTTP, no signature, no
+ *    items a claim writes (the job's conditional update, the agent's active check, the job-count move,
+ *    the sealed audit event, the conditional chain head move), one after another as the single audit chain requires — no HTTP, no signature, no
  *    queue query: the limit for an audited claim on this database;
  * 2. queue-to-claim latency: N idle reference-agent loops at the default claim interval (with its ±10 %
  *    jitter) while jobs arrive at random; p50/p90/max from a job's creation to its claim (p99 only with
@@ -172,7 +172,8 @@ async function throughput(cp: BenchControlPlane, agents: number, jobCount: numbe
 
 /**
  * The baseline: the items a claim writes, built by the same repository code (the job's conditional
- * update; the sealed `job.claim` event and the conditional head move), sent as raw TransactWriteItems
+ * update, the agent's active check, the job-count move; the sealed `job.claim` event and the
+ * conditional head move), sent as raw TransactWriteItems
  * one after another (one audit chain takes one append at a time) on a fresh queue of the same depth.
  */
 async function rawClaims(cp: BenchControlPlane, jobCount: number): Promise<Throughput> {
@@ -181,7 +182,8 @@ async function rawClaims(cp: BenchControlPlane, jobCount: number): Promise<Throu
   const store = cp.runtime.store;
   const chain = auditSealing.defaultChain;
   let head = (await store.audit.head(chain))!;
-  const agentId = "agt_rawbaseline";
+  // A registered, active agent: the claim's condition on the agent item must hold for it.
+  const [{ agentId }] = (await registerAgents(cp.runtime, 1)) as [AgentIdentity];
   let claimed = 0;
   let refused = 0;
   const started = performance.now();
@@ -189,9 +191,17 @@ async function rawClaims(cp: BenchControlPlane, jobCount: number): Promise<Throu
     const now = new Date();
     const leaseExpiresAt = new Date(now.getTime() + 600_000).toISOString();
     const tx = store.transaction();
-    const attempt = store.jobs.claim(tx, job!, { agentId, now: now.toISOString(), leaseExpiresAt }, () =>
-      Error("lost"),
+    const margin =
+      defaultLifecycleSettings.cancelGraceSeconds + 2 * defaultLifecycleSettings.jobHeartbeatIntervalSeconds;
+    const deadlineAt = new Date(now.getTime() + (job!.timeout_seconds + margin) * 1000).toISOString();
+    const attempt = store.jobs.claim(
+      tx,
+      job!,
+      { agentId, now: now.toISOString(), leaseExpiresAt, deadlineAt },
+      () => Error("lost"),
     );
+    store.agents.assertActive(tx, agentId, () => Error("revoked"));
+    store.jobCounts.move(tx, "queued", "running");
     tx.audit({
       action: "job.claim",
       actor: { type: "agent", id: agentId, ip: "127.0.0.1" },

@@ -126,7 +126,7 @@ async function resourcesPerStack(stackFile: string): Promise<Record<string, numb
     /^Pulumi\.(.+)\.yaml$/.exec(stackFile)?.[1] ?? "stack",
     false,
   );
-  const { default: program } = await import("../platform/src/stack");
+  const { controlPlaneStack: program } = await import("../platform/src/control-plane-stack");
   // Pulumi reports a failure inside the program's outputs as an unhandled rejection.
   let onFailure: (error: unknown) => void = () => {};
   const failed = new Promise<never>((_, reject) => {
@@ -246,7 +246,7 @@ export async function runPlatformBundleBench(): Promise<void> {
   }
 
   console.log(
-    `\nPlatform: API Lambda bundle (esbuild, minified, node20) — cold load = median of ${loads} fresh processes`,
+    `\nPlatform: API Lambda bundle (esbuild, minified, node22) — cold load = median of ${loads} fresh processes`,
   );
   console.log(
     `${pad("bundle", 44)}${"bundle KB".padStart(11)}${"zip KB".padStart(9)}${"import ms".padStart(11)}${"process ms".padStart(12)}`,

@@ -10,6 +10,7 @@ import { runAuditBench } from "./audit";
 import { runClaimsBench } from "./claims";
 import { runHeartbeatBench } from "./heartbeat";
 import { runPlatformBundleBench } from "./platform-bundle";
+import { runReportsBench } from "./reports";
 import { runRotationBench } from "./rotation";
 import { printSummary } from "./support/summary";
 
@@ -18,6 +19,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   claims: runClaimsBench,
   audit: runAuditBench,
   platform: runPlatformBundleBench,
+  reports: runReportsBench,
   rotation: runRotationBench,
 };
 

@@ -4,6 +4,7 @@ import { type ControlPlanePartArgs, partContext } from "./control-plane-part";
 import { type FunctionGrants, type FunctionKind, functionPolicyDocument, type GrantTargets } from "./grants";
 import { createChild } from "./inventory";
 import type { LambdaArtifact } from "./lambda-artifact";
+import { lambdaRuntime } from "./lambda-runtime";
 import type { Transform } from "./transform";
 
 /** Memory, time and concurrency of one function. */
@@ -71,6 +72,13 @@ export interface ControlPlaneFunctionArgs extends ControlPlanePartArgs, Function
    * @default false
    */
   alias?: boolean;
+  /**
+   * The alias is shifted by a gradual release (CodeDeploy, see control-plane-releases.ts), not by
+   * Pulumi: Pulumi creates it on the first version and then ignores its version and routing, so a
+   * `pulumi up` never undoes a release in progress or a rollback.
+   * @default false
+   */
+  gradualRelease?: boolean;
   /** Keep the log group when the stack is destroyed. @default false */
   retainLogs?: boolean;
   transform?: {
@@ -109,6 +117,8 @@ export class ControlPlaneFunction extends pulumi.ComponentResource {
   readonly invokeArn: pulumi.Output<string>;
   /** The alias name callers' permissions are scoped to, if any. */
   readonly qualifier?: pulumi.Output<string>;
+  /** The version published by this deployment (`$LATEST` when nothing is published). */
+  readonly version: pulumi.Output<string>;
   readonly timeout: number;
   readonly reservedConcurrency: number;
 
@@ -198,7 +208,7 @@ export class ControlPlaneFunction extends pulumi.ComponentResource {
         name: physicalName,
         description: args.description,
         role: this.role.arn,
-        runtime: aws.lambda.Runtime.NodeJS20dX,
+        runtime: lambdaRuntime,
         architectures: [args.architecture ?? "arm64"],
         handler: artifact.handler,
         code: artifact.path.apply((path) => new pulumi.asset.FileArchive(path)),
@@ -220,6 +230,7 @@ export class ControlPlaneFunction extends pulumi.ComponentResource {
     );
     this.name = this.function.name;
     this.arn = this.function.arn;
+    this.version = this.function.version;
 
     if (args.alias) {
       this.alias = createChild(
@@ -231,7 +242,9 @@ export class ControlPlaneFunction extends pulumi.ComponentResource {
           functionName: this.function.name,
           functionVersion: this.function.version,
         },
-        { parent: this },
+        args.gradualRelease
+          ? { parent: this, ignoreChanges: ["functionVersion", "routingConfig"] }
+          : { parent: this },
         args.transform?.alias,
         args.inventory,
       );

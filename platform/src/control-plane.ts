@@ -1,12 +1,13 @@
 import { createRequire } from "node:module";
 import type { Env, lambdaEnvironmentVariables } from "@hybrid-cicd/runtime/config/env";
-import { parseConfiguredBindings } from "@hybrid-cicd/runtime/domain/access/role-bindings";
 import type { Role } from "@hybrid-cicd/runtime/identity/permissions";
 import type { SecretKey } from "@hybrid-cicd/runtime/secrets/catalog";
+import { parseConfiguredBindings } from "@hybrid-cicd/runtime/shared/role-bindings";
 import { type TableKey, tables as tableDeclarations } from "@hybrid-cicd/runtime/store/schema";
 import { version as productVersion } from "@hybrid-cicd/runtime/version";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import * as time from "@pulumiverse/time";
 import {
   ControlPlaneFunction,
   type ControlPlaneFunction as FunctionPart,
@@ -17,10 +18,11 @@ import { type ApiThrottling, ControlPlaneHttpApi, type CustomDomain } from "./co
 import { ControlPlaneKey } from "./control-plane-key";
 import { ControlPlaneMonitoring } from "./control-plane-monitoring";
 import { accountContext } from "./control-plane-part";
+import { ControlPlaneReleases, type ReleaseTarget } from "./control-plane-releases";
 import { ControlPlaneSchedules, type ScheduledTask } from "./control-plane-schedules";
 import { ControlPlaneSecrets } from "./control-plane-secrets";
 import { ControlPlaneTables, type TableCapacity } from "./control-plane-tables";
-import { deploymentRecord, deploymentRecordItem } from "./deployment-record";
+import { deploymentDigest, deploymentRecord, deploymentRecordItem } from "./deployment-record";
 import { type FunctionKind, functionGrants, functionKinds } from "./grants";
 import { createChild, Inventory } from "./inventory";
 import { type LambdaArtifact, type LambdaArtifactOptions, lambdaArtifact } from "./lambda-artifact";
@@ -57,6 +59,8 @@ export interface ControlPlaneTransforms {
   alarm?: Transform<aws.cloudwatch.MetricAlarmArgs>;
   topic?: Transform<aws.sns.TopicArgs>;
   deploymentRecord?: Transform<aws.dynamodb.TableItemArgs>;
+  codeDeployApplication?: Transform<aws.codedeploy.ApplicationArgs>;
+  deploymentGroup?: Transform<aws.codedeploy.DeploymentGroupArgs>;
 }
 
 /** Sign-in providers. Client ids are configuration; client secrets go to Secrets Manager. */
@@ -92,6 +96,13 @@ export interface AlarmSettings {
   topicArn?: pulumi.Input<string>;
   /** HTTP API p99 latency alarm threshold. @default 3000 */
   latencyThresholdMs?: number;
+}
+
+export interface ReleaseSettings {
+  /** @default "gradual" in production when alarms are on */
+  strategy?: "gradual" | "all-at-once";
+  /** CodeDeploy deployment configuration. @default "CodeDeployDefault.LambdaCanary10Percent5Minutes" */
+  deploymentConfig?: string;
 }
 
 export interface ControlPlaneArgs {
@@ -192,6 +203,14 @@ export interface ControlPlaneArgs {
   /** Prebuilt code per function (e.g. built once in CI); the others are bundled at `pulumi up`. */
   artifacts?: Partial<Record<FunctionKind, LambdaArtifact | Promise<LambdaArtifact>>>;
   /**
+   * How a new version of the API and console reaches the `live` alias: `"gradual"` by a CodeDeploy
+   * deployment (canary by default) that rolls back by itself when the function's alarms fire, started by
+   * the deploy workflow after `pulumi up`; `"all-at-once"` by Pulumi moving the alias.
+   * @default "gradual" in production when alarms are on, "all-at-once" elsewhere
+   * @example { strategy: "gradual", deploymentConfig: "CodeDeployDefault.LambdaLinear10PercentEvery1Minute" }
+   */
+  release?: ReleaseSettings;
+  /**
    * Write the deployment record (settings and policy verdicts) into the `deployments` table.
    * @default true
    */
@@ -244,6 +263,8 @@ export class ControlPlane extends pulumi.ComponentResource {
   readonly alarmTopicArn?: pulumi.Output<string>;
   /** The customer-managed key, when there is one. */
   readonly kmsKeyArn?: pulumi.Output<string>;
+  /** Per gradually released function: what the deploy workflow needs to start its release. */
+  readonly releaseTargets?: pulumi.Output<Record<string, ReleaseTarget>>;
   /** Where to point DNS for the custom domain, when there is one. */
   readonly domainTarget?: pulumi.Output<{ domainName: string; hostedZoneId: string }>;
 
@@ -256,16 +277,20 @@ export class ControlPlane extends pulumi.ComponentResource {
     functions: Record<FunctionKind, FunctionPart>;
     schedules: ControlPlaneSchedules;
     monitoring?: ControlPlaneMonitoring;
+    releases?: ControlPlaneReleases;
     deploymentRecord?: aws.dynamodb.TableItem;
   };
 
   constructor(name: string, args: ControlPlaneArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("hybrid-cicd:aws:ControlPlane", name, {}, opts);
+    // Logical names (URNs) use the same stem as physical names, `${name}-${environment}`: two control
+    // planes with one name in two environments can live in one stack.
+    const stem = controlPlaneNames(name, args.environment).stem;
+    super("hybrid-cicd:aws:ControlPlane", stem, {}, opts);
     const settings = normalizeArgs(name, args);
     const transform = args.transform ?? {};
     const component = this;
     const inventory = new Inventory();
-    const common = { environment: args.environment, tags: args.tags, inventory };
+    const common = { environment: args.environment, tags: args.tags, inventory, controlPlane: name };
     const parent = { parent: this };
 
     const key = createKey();
@@ -278,9 +303,21 @@ export class ControlPlane extends pulumi.ComponentResource {
     secrets.rotateWith({ arn: functions.rotation.arn, name: functions.rotation.name });
     const schedules = createSchedules();
     const monitoring = createMonitoring();
+    const releases = createReleases();
     const record = createDeploymentRecord();
 
-    this.parts = { key, tables, secrets, api, functions, schedules, monitoring, deploymentRecord: record };
+    this.parts = {
+      key,
+      tables,
+      secrets,
+      api,
+      functions,
+      schedules,
+      monitoring,
+      releases,
+      deploymentRecord: record,
+    };
+    this.releaseTargets = releases?.targets;
     this.apiUrl = api.url;
     this.consoleUrl = pulumi.interpolate`${api.url}/console/`;
     this.tableNames = pulumi.all(tables.names) as pulumi.Output<Record<TableKey, string>>;
@@ -303,7 +340,7 @@ export class ControlPlane extends pulumi.ComponentResource {
     function createKey() {
       if (args.kmsKey !== "create") return undefined;
       return new ControlPlaneKey(
-        name,
+        stem,
         {
           ...common,
           protect: settings.protect,
@@ -316,7 +353,7 @@ export class ControlPlane extends pulumi.ComponentResource {
 
     function createTables() {
       return new ControlPlaneTables(
-        name,
+        stem,
         {
           ...common,
           capacity: args.capacity,
@@ -330,7 +367,7 @@ export class ControlPlane extends pulumi.ComponentResource {
 
     function createSecrets() {
       return new ControlPlaneSecrets(
-        name,
+        stem,
         {
           ...common,
           kmsKeyArn,
@@ -349,7 +386,7 @@ export class ControlPlane extends pulumi.ComponentResource {
 
     function createApi() {
       return new ControlPlaneHttpApi(
-        name,
+        stem,
         {
           ...common,
           throttling: args.throttling,
@@ -403,7 +440,7 @@ export class ControlPlane extends pulumi.ComponentResource {
       for (const kind of functionKinds) {
         const web = kind === "api" || kind === "console";
         created[kind] = new ControlPlaneFunction(
-          `${name}-${kind}`,
+          `${stem}-${kind}`,
           {
             ...common,
             controlPlane: name,
@@ -426,6 +463,7 @@ export class ControlPlane extends pulumi.ComponentResource {
             permissionsBoundary: args.permissionsBoundary,
             deadLetterQueue: !web,
             alias: web,
+            gradualRelease: web && settings.gradualRelease,
             transform: {
               role: transform.role,
               rolePolicy: transform.rolePolicy,
@@ -455,7 +493,7 @@ export class ControlPlane extends pulumi.ComponentResource {
 
     function createSchedules() {
       return new ControlPlaneSchedules(
-        name,
+        stem,
         {
           ...common,
           target: { arn: functions.scheduled.arn, name: functions.scheduled.name },
@@ -473,7 +511,7 @@ export class ControlPlane extends pulumi.ComponentResource {
     function createMonitoring() {
       if (args.alarms === false) return undefined;
       return new ControlPlaneMonitoring(
-        name,
+        stem,
         {
           ...common,
           functions: Object.fromEntries(
@@ -503,36 +541,83 @@ export class ControlPlane extends pulumi.ComponentResource {
       );
     }
 
+    function createReleases() {
+      if (!settings.gradualRelease || !monitoring) return undefined;
+      const alarmsOf = (ids: string[]) =>
+        ids.flatMap((id) => {
+          const alarm = monitoring.alarms[id];
+          return alarm ? [{ name: alarm.name, arn: alarm.arn }] : [];
+        });
+      const released = (kind: "api" | "console", alarmIds: string[]) => ({
+        name: functions[kind].name,
+        arn: functions[kind].arn,
+        alias: functions[kind].qualifier ?? "live",
+        version: functions[kind].version,
+        alarms: alarmsOf(alarmIds),
+      });
+      return new ControlPlaneReleases(
+        stem,
+        {
+          ...common,
+          functions: {
+            api: released("api", ["api-errors", "api-throttles", "api-5xx", "api-latency"]),
+            console: released("console", ["console-errors", "console-throttles"]),
+          },
+          deploymentConfig: args.release?.deploymentConfig,
+          permissionsBoundary: args.permissionsBoundary,
+          transform: {
+            codeDeployApplication: transform.codeDeployApplication,
+            deploymentGroup: transform.deploymentGroup,
+            role: transform.role,
+            rolePolicy: transform.rolePolicy,
+          },
+        },
+        parent,
+      );
+    }
+
     function createDeploymentRecord() {
       if (args.deploymentRecord === false) return undefined;
-      const deployedAt = new Date().toISOString();
-      const item = inventory.resolve().apply((resources) =>
-        deploymentRecordItem(
-          deploymentRecord({
-            environment: args.environment,
-            deployedAt,
-            project: pulumi.getProject(),
-            stack: pulumi.getStack(),
-            controlPlane: name,
-            productVersion,
-            platformVersion,
-            resources,
-            ruleContext: defaultRuleContext,
-          }),
-        ),
+      const resources = inventory.resolve();
+      const record = resources.apply((resolved) =>
+        deploymentRecord({
+          environment: args.environment,
+          // Filled from the deployment time below; not part of what identifies the deployment.
+          deployedAt: "",
+          project: pulumi.getProject(),
+          stack: pulumi.getStack(),
+          controlPlane: name,
+          productVersion,
+          platformVersion,
+          resources: resolved,
+          ruleContext: defaultRuleContext,
+        }),
       );
+      // The time of the deployment that last changed anything: a time.Static keeps its timestamp in the
+      // state until its trigger (a digest of everything deployed, code hashes included) changes. An
+      // unchanged program therefore previews with no diff, and each change adds one record
+      // (docs/decisions/110-deployment-records-and-gradual-releases.md).
+      const deployedAt = new time.Static(
+        `${stem}-deployed-at`,
+        { triggers: { deployment: resources.apply((resolved) => deploymentDigest(resolved)) } },
+        { parent: component },
+      );
+      const item = pulumi
+        .all([record, deployedAt.rfc3339])
+        .apply(([content, at]) => deploymentRecordItem({ ...content, deployed_at: at }));
       const declaration = tableDeclarations.deployments;
       return createChild(
         aws.dynamodb.TableItem,
-        `${name}-deployment-record`,
+        `${stem}-deployment-record`,
         {
           tableName: tables.names.deployments,
           hashKey: declaration.partitionKey.name,
           rangeKey: declaration.sortKey.name,
           item,
         },
-        // Each deployment adds an item; replacing the resource must not delete the previous record.
-        { parent: component, retainOnDelete: true },
+        // A new deployment time is a new item (new sort key): created first, and the previous record
+        // is left in the table when Pulumi lets go of it (retainOnDelete), so records accumulate.
+        { parent: component, retainOnDelete: true, replaceOnChanges: ["item"], deleteBeforeReplace: false },
         transform.deploymentRecord,
         undefined,
       );
@@ -594,6 +679,8 @@ export interface NormalizedControlPlaneArgs {
   readonly kmsKeyArn?: pulumi.Input<string>;
   readonly logRetentionDays: number;
   readonly logLevel: string;
+  /** New API and console versions reach `live` through a CodeDeploy release. */
+  readonly gradualRelease: boolean;
   /** The runtime's identity settings (sign-in providers, role bindings) for the API and console. */
   readonly identityVariables: Partial<Record<keyof Env, string>>;
 }
@@ -618,8 +705,18 @@ export function normalizeArgs(name: string, args: ControlPlaneArgs): NormalizedC
     kmsKeyArn: args.kmsKey === "create" ? undefined : args.kmsKey,
     logRetentionDays,
     logLevel: args.logLevel ?? "info",
+    gradualRelease: gradualRelease(args, production),
     identityVariables: identityVariables(args.oauth, args.roleBindings),
   };
+}
+
+function gradualRelease(args: ControlPlaneArgs, production: boolean): boolean {
+  const strategy =
+    args.release?.strategy ?? (production && args.alarms !== false ? "gradual" : "all-at-once");
+  if (strategy === "gradual" && args.alarms === false) {
+    throw new Error('release.strategy "gradual" needs alarms: they are what rolls a bad release back');
+  }
+  return strategy === "gradual";
 }
 
 /**

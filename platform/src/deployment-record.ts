@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { resourceTypes } from "./policy/resource-types";
 import {
   type CheckedResource,
@@ -305,6 +306,27 @@ export function toAttributeValue(value: unknown): AttributeValue {
 const maxItemBytes = 380_000;
 
 /** The record as a DynamoDB item (JSON text for `aws.dynamodb.TableItem.item`). */
+/**
+ * What identifies a deployment: SHA-256 over every child's type, name, protection and arguments
+ * (resolved; code hashes included), with object keys sorted. Equal programs with equal inputs give
+ * equal digests.
+ */
+export function deploymentDigest(resources: readonly CheckedResource[]): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (typeof value === "object" && value !== null) {
+      return Object.fromEntries(
+        Object.keys(value)
+          .sort()
+          .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+      );
+    }
+    return value;
+  };
+  const entries = resources.map((resource) => canonical(resource));
+  return createHash("sha256").update(JSON.stringify(entries)).digest("hex");
+}
+
 export function deploymentRecordItem(record: DeploymentRecord): string {
   const attributes = (toAttributeValue(record) as { M: Record<string, AttributeValue> }).M;
   const item = JSON.stringify(attributes);

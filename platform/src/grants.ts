@@ -11,7 +11,19 @@ import type { PolicyStatement } from "./policy/rules";
 export const functionKinds = ["api", "console", "scheduled", "rotation"] as const;
 export type FunctionKind = (typeof functionKinds)[number];
 
-export type TableAccess = "read" | "read-write";
+/**
+ * How a function uses a table, each a fixed set of DynamoDB actions (see `tableActions`):
+ * - `read`: GetItem, BatchGetItem, Query;
+ * - `append`: read + PutItem. The audit digests: the code only ever adds an item, conditioned on
+ *   `attribute_not_exists`. IAM cannot require the condition (no condition key covers it), but it can
+ *   leave out DeleteItem, UpdateItem and BatchWriteItem, so an item once written cannot be changed or
+ *   removed with the function's credentials;
+ * - `chain`: append + UpdateItem. The audit events: events are added the same way, and one item per
+ *   chain, the head, is updated with a condition on the previous head;
+ * - `read-write`: read + PutItem, UpdateItem, DeleteItem, ConditionCheckItem (transactions).
+ * BatchWriteItem and Scan are granted to no one: no code path of the runtime calls them.
+ */
+export type TableAccess = "read" | "append" | "chain" | "read-write";
 /** `rotate`: the Secrets Manager rotation protocol's calls on that secret. */
 export type SecretAccess = "read" | "rotate";
 
@@ -23,6 +35,11 @@ export interface FunctionGrants {
 }
 
 const secretKeys = Object.keys(secrets) as SecretKey[];
+
+/** The audit tables are append-only for every function (docs/decisions/109-least-privilege-per-function.md). */
+const auditAccess = { audit: "chain", audit_digests: "append" } as const satisfies Partial<
+  Record<TableKey, TableAccess>
+>;
 
 function everyTable(
   access: TableAccess,
@@ -36,64 +53,56 @@ export const rotatedSecretKeys: readonly SecretKey[] = secretKeys.filter(
   (key) => (secrets[key] as { rotationDays?: number }).rotationDays !== undefined,
 );
 
+/**
+ * Per function, what its entry point's code paths touch (runtime/src/lambda/*.ts and the services they
+ * call); a test checks each list.
+ */
 export const functionGrants: Readonly<Record<FunctionKind, FunctionGrants>> = {
   api: {
-    tables: everyTable("read-write", { deployments: "read" }),
+    // Every use case of the API; the deployment records are only read (the platform writes them).
+    tables: everyTable("read-write", { deployments: "read", ...auditAccess }),
+    // The root key derives agent keys; the signing key seals exports with a digest and serves its
+    // public half (GET /audit/public-key); the OAuth client secrets complete sign-ins.
     secrets: { workloadIdentityRootKey: "read", auditSigningKey: "read", oauthClientSecrets: "read" },
     // `POST /secrets/{name}/rotate`: one click asks Secrets Manager to run the rotation function now.
     startRotation: rotatedSecretKeys,
   },
   scheduled: {
-    tables: {
-      jobs: "read-write",
-      agents: "read-write",
-      nonces: "read-write",
-      sessions: "read-write",
-      credentials: "read-write",
-      idempotency: "read-write",
-      // The sweep keeps the per-tag-set queues and writes each requeue's audit event in the same
-      // transaction; the digest signs the audit chain's head.
-      job_queues: "read-write",
-      audit: "read-write",
-      audit_digests: "read-write",
-    },
+    // sweep: expired leases requeued or failed (jobs, per-tag-set queues, the requeue's audit event in
+    // the same transaction), queue metrics (agents read); digest: signs the chain head.
+    tables: { jobs: "read-write", job_queues: "read-write", agents: "read", ...auditAccess },
     secrets: { auditSigningKey: "read" },
   },
   rotation: {
-    // Agents learn their pending keys; the rotation's lock and history; every rotation step is audited.
-    tables: { agents: "read-write", audit: "read-write", secret_rotations: "read-write" },
+    // testSecret lists the active agents and their acknowledgements; the rotation's lock and history;
+    // every step is audited. The keys themselves live in Secrets Manager.
+    tables: { agents: "read", secret_rotations: "read-write", audit: "chain" },
     secrets: Object.fromEntries(rotatedSecretKeys.map((key) => [key, "rotate"])),
   },
   console: {
-    tables: everyTable("read", { sessions: "read-write" }),
-    secrets: Object.fromEntries(secretKeys.map((key) => [key, "read"])),
+    // The console's loaders and actions call the runtime's domain services (sessions, jobs, agents,
+    // audit) like the API. It signs users in, but never derives agent keys or signs digests.
+    tables: everyTable("read-write", { deployments: "read", ...auditAccess }),
+    secrets: { oauthClientSecrets: "read" },
   },
 };
 
+const readActions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"];
+
 export const tableActions: Readonly<Record<TableAccess, readonly string[]>> = {
-  read: [
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-  ],
+  read: readActions,
+  append: [...readActions, "dynamodb:PutItem"].sort(),
+  chain: [...readActions, "dynamodb:PutItem", "dynamodb:UpdateItem"].sort(),
   "read-write": [
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
+    ...readActions,
     "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
     "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
     "dynamodb:UpdateItem",
-  ],
+  ].sort(),
 };
-/** Indexes are only ever queried or scanned, whatever the access to their table. */
-export const indexActions: readonly string[] = ["dynamodb:Query", "dynamodb:Scan"];
+/** Indexes are only ever queried, whatever the access to their table. */
+export const indexActions: readonly string[] = ["dynamodb:Query"];
 
 export const secretActions: Readonly<Record<SecretAccess, readonly string[]>> = {
   // ListSecretVersionIds: every kept version of the audit signing key verifies old digests; the
@@ -112,9 +121,14 @@ export const secretActions: Readonly<Record<SecretAccess, readonly string[]>> = 
   ],
 };
 
-/** With a customer-managed key, data is only readable through DynamoDB / Secrets Manager with these. */
-const kmsDecryptActions = ["kms:Decrypt", "kms:DescribeKey"];
-const kmsEncryptActions = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"];
+/**
+ * With a customer-managed key, reading a table or a secret needs `kms:Decrypt` through that service;
+ * writing a secret version (rotation) needs `kms:GenerateDataKey` too. DynamoDB writes need no KMS
+ * permission of the caller (the table key is DynamoDB's), and `kms:Encrypt` is never used
+ * (docs/decisions/109-least-privilege-per-function.md cites the AWS pages).
+ */
+const kmsDecryptActions = ["kms:Decrypt"];
+const kmsRotateActions = ["kms:Decrypt", "kms:GenerateDataKey"];
 
 /** X-Ray has no resource-level permissions (see `actionsWithoutResourceLevelPermissions`). */
 export const tracingActions: readonly string[] = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"];
@@ -147,10 +161,16 @@ function requireArn<T>(value: T | undefined, what: string): T {
 export function functionPolicyDocument(grants: FunctionGrants, targets: GrantTargets): PolicyDocument {
   const statements: PolicyDocument["Statement"] = [];
   const grantedTables = Object.entries(grants.tables) as [TableKey, TableAccess][];
-  for (const access of ["read", "read-write"] as const) {
+  const tableSids: Record<TableAccess, string> = {
+    read: "ReadTables",
+    append: "AppendToTables",
+    chain: "AppendToAuditChain",
+    "read-write": "ReadWriteTables",
+  };
+  for (const access of ["read", "append", "chain", "read-write"] as const) {
     const keys = grantedTables.filter(([, granted]) => granted === access).map(([key]) => key);
     if (keys.length === 0) continue;
-    const sid = access === "read" ? "ReadTables" : "ReadWriteTables";
+    const sid = tableSids[access];
     const arns = keys.map((key) => requireArn(targets.tableArns[key], `table ${key}`));
     statements.push({ Sid: sid, Effect: "Allow", Action: [...tableActions[access]], Resource: arns });
   }
@@ -179,20 +199,23 @@ export function functionPolicyDocument(grants: FunctionGrants, targets: GrantTar
     });
   }
 
-  if (targets.kmsKeyArn && (grantedTables.length > 0 || grantedSecrets.length > 0)) {
-    const writes =
-      grantedTables.some(([, access]) => access === "read-write") ||
-      grantedSecrets.some(([, access]) => access === "rotate");
-    const services = [
-      ...(grantedTables.length > 0 ? [`dynamodb.${targets.region}.amazonaws.com`] : []),
-      ...(grantedSecrets.length > 0 ? [`secretsmanager.${targets.region}.amazonaws.com`] : []),
-    ];
+  if (targets.kmsKeyArn && grantedTables.length > 0) {
     statements.push({
-      Sid: "UseDataKeyThroughServices",
+      Sid: "DecryptTablesThroughDynamoDb",
       Effect: "Allow",
-      Action: writes ? kmsEncryptActions : kmsDecryptActions,
+      Action: kmsDecryptActions,
       Resource: [targets.kmsKeyArn],
-      Condition: { StringEquals: { "kms:ViaService": services } },
+      Condition: { StringEquals: { "kms:ViaService": `dynamodb.${targets.region}.amazonaws.com` } },
+    });
+  }
+  if (targets.kmsKeyArn && grantedSecrets.length > 0) {
+    const rotates = grantedSecrets.some(([, access]) => access === "rotate");
+    statements.push({
+      Sid: "UseSecretKeyThroughSecretsManager",
+      Effect: "Allow",
+      Action: rotates ? kmsRotateActions : kmsDecryptActions,
+      Resource: [targets.kmsKeyArn],
+      Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${targets.region}.amazonaws.com` } },
     });
   }
 

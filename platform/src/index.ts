@@ -8,6 +8,7 @@ export {
   type ControlPlaneArgs,
   type ControlPlaneTransforms,
   type OAuthSettings,
+  type ReleaseSettings,
   type RoleBindings,
 } from "./control-plane";
 export {
@@ -24,12 +25,19 @@ export {
 export { ControlPlaneKey, type ControlPlaneKeyArgs } from "./control-plane-key";
 export { ControlPlaneMonitoring, type ControlPlaneMonitoringArgs } from "./control-plane-monitoring";
 export {
+  ControlPlaneReleases,
+  type ControlPlaneReleasesArgs,
+  defaultDeploymentConfig,
+  type ReleaseTarget,
+} from "./control-plane-releases";
+export {
   ControlPlaneSchedules,
   type ControlPlaneSchedulesArgs,
   type ScheduledTask,
   scheduledTasks,
 } from "./control-plane-schedules";
 export { ControlPlaneSecrets, type ControlPlaneSecretsArgs } from "./control-plane-secrets";
+export { controlPlaneStack } from "./control-plane-stack";
 export { ControlPlaneTables, type ControlPlaneTablesArgs, type TableCapacity } from "./control-plane-tables";
 export { type DeploymentRecord, deploymentRecord, policyResults } from "./deployment-record";
 export {
@@ -46,6 +54,8 @@ export {
   lambdaArtifact,
   lambdaEntries,
 } from "./lambda-artifact";
+export { lambdaRuntime } from "./lambda-runtime";
 export { controlPlaneNames } from "./naming";
 export { type CheckedResource, evaluateRules, rules, violations } from "./policy/rules";
+export { readStackConfig } from "./stack-config";
 export type { Transform } from "./transform";

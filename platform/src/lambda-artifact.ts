@@ -1,13 +1,14 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import * as esbuild from "esbuild";
+import type * as esbuild from "esbuild";
 import yazl from "yazl";
 import type { FunctionKind } from "./grants";
+import { lambdaNodeTarget } from "./lambda-runtime";
 
 /**
  * The code of each Lambda function: the runtime's (and console's) own handler, bundled by esbuild into
@@ -44,7 +45,7 @@ export interface LambdaArtifactOptions {
    */
   format?: "esm" | "cjs";
   /**
-   * Leave `@aws-sdk/*` out of the bundle and use the copy in the Lambda Node.js 20 runtime. Smaller zip,
+   * Leave `@aws-sdk/*` out of the bundle and use the copy in the Lambda Node.js runtime. Smaller zip,
    * but the SDK version is then AWS's choice rather than the one the tests ran against.
    * @default false
    */
@@ -103,6 +104,8 @@ export async function bundleLambda(
   const format = options.format ?? "esm";
   const extension = format === "esm" ? "mjs" : "cjs";
   const outfile = path.join(workingDirectory, ".lambda-build", `index.${extension}`);
+  // Loaded only when bundling from sources: an installed package deploys its prebuilt zips instead.
+  const esbuild = await import("esbuild");
   let result: esbuild.BuildResult<{ write: false }>;
   try {
     result = await esbuild.build({
@@ -112,7 +115,7 @@ export async function bundleLambda(
       write: false,
       bundle: true,
       platform: "node",
-      target: "node20",
+      target: lambdaNodeTarget,
       format,
       mainFields: format === "esm" ? ["module", "main"] : ["main", "module"],
       minify: options.minify ?? true,
@@ -197,7 +200,51 @@ export async function buildLambdaArtifact(
 const builds = new Map<string, Promise<LambdaArtifact>>();
 
 /**
- * The artifact of one function, built once per process for the same entry and options (a stack with
+ * The zips `npm run build -w platform` prebuilt next to the compiled package (`dist/lambda/`). An
+ * installed package deploys these; in this repository the sources (src/) have none and bundle instead.
+ */
+const prebuiltDirectory = path.join(path.dirname(fileURLToPath(import.meta.url)), "lambda");
+
+interface PrebuiltManifestEntry {
+  handler: string;
+  sha256: string;
+  files: LambdaArtifactFile[];
+  bundleBytes: number;
+}
+
+function prebuiltArtifact(kind: FunctionKind): LambdaArtifact | undefined {
+  const manifestPath = path.join(prebuiltDirectory, "manifest.json");
+  if (!existsSync(manifestPath)) return undefined;
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Record<string, PrebuiltManifestEntry>;
+  const entry = manifest[kind];
+  if (!entry) return undefined;
+  const zipPath = path.join(prebuiltDirectory, `${kind}.zip`);
+  const zip = readFileSync(zipPath);
+  const digest = createHash("sha256").update(zip);
+  const sha256 = digest.copy().digest("hex");
+  if (sha256 !== entry.sha256) throw new Error(`${zipPath} does not match its manifest (sha256 ${sha256})`);
+  return {
+    entry: lambdaEntries[kind],
+    handler: entry.handler,
+    zip,
+    path: zipPath,
+    sha256,
+    sourceCodeHash: digest.digest("base64"),
+    files: entry.files,
+    bundleBytes: entry.bundleBytes,
+    warnings: [],
+  };
+}
+
+const defaultOptions = (options: LambdaArtifactOptions) =>
+  (options.format ?? "esm") === "esm" &&
+  !options.externalAwsSdk &&
+  (options.minify ?? true) &&
+  options.outputDirectory === undefined;
+
+/**
+ * The artifact of one function: the prebuilt zip of an installed package (default options), or built
+ * from the runtime's sources once per process for the same entry and options (a stack with
  * two ControlPlanes, or a test run, bundles each entry once).
  */
 export function lambdaArtifact(
@@ -213,7 +260,11 @@ export function lambdaArtifact(
   ]);
   let build = builds.get(key);
   if (!build) {
-    build = Promise.resolve().then(() => buildLambdaArtifact(resolveLambdaEntry(kind), options));
+    build = Promise.resolve().then(
+      () =>
+        (defaultOptions(options) ? prebuiltArtifact(kind) : undefined) ??
+        buildLambdaArtifact(resolveLambdaEntry(kind), options),
+    );
     builds.set(key, build);
     build.catch(() => builds.delete(key));
   }

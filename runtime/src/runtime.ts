@@ -8,11 +8,13 @@ import { WorkloadKeys } from "./domain/agents/workload-keys";
 import { auditSealing } from "./domain/audit/audit-event";
 import { AuditService } from "./domain/audit/audit-service";
 import { AuditSigningKeys } from "./domain/audit/audit-signing";
+import { InvalidEnvironmentsError, type TargetEnvironments, targetEnvironments } from "./domain/environments";
 import { AgentJobsService } from "./domain/jobs/agent-jobs-service";
 import { JobsService } from "./domain/jobs/jobs-service";
 import { QueueMetricsService } from "./domain/jobs/queue-metrics";
 import { Sweeper } from "./domain/jobs/sweeper";
 import type { Clock } from "./domain/principal";
+import { ReportsService } from "./domain/reports/reports-service";
 import { SecretRotation } from "./domain/secrets/key-rotation";
 import { OAuthSignIn } from "./domain/sessions/oauth-sign-in";
 import { SessionsService } from "./domain/sessions/sessions-service";
@@ -23,6 +25,7 @@ import { CachedSecretStore } from "./secrets/cached-secret-store";
 import { secretId } from "./secrets/catalog";
 import type { SecretStore } from "./secrets/secret-store";
 import { Store } from "./store/store";
+import { version } from "./version";
 
 export interface RuntimeDependencies {
   env: Env;
@@ -67,6 +70,7 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     () => store.secretRotations.state(secretId(env.HYBRID_CICD_SECRET_PREFIX, "workloadIdentityRootKey")),
   );
   const lifecycle = lifecycleFromEnv(env);
+  const environments = environmentsFromEnv(env);
   // Identity: sessions, role bindings, OAuth sign-in (README.md, "Sign-in, roles, tokens and sessions"). Bad provider or binding
   // configuration throws a ConfigurationError here, at start-up.
   const securityEvents = createSecurityEvents(store, logger);
@@ -84,6 +88,11 @@ export function createRuntime(dependencies: RuntimeDependencies) {
       secretStore.getSecretValue(secretId(env.HYBRID_CICD_SECRET_PREFIX, "oauthClientSecrets")),
     ),
   );
+  const audit = new AuditService(store, auditKeys, {
+    environment: env.HYBRID_CICD_ENVIRONMENT,
+    clock,
+    logger,
+  });
   return {
     env,
     logger,
@@ -92,18 +101,27 @@ export function createRuntime(dependencies: RuntimeDependencies) {
     secretStore,
     workloadKeys,
     auditKeys,
-    audit: new AuditService(store, auditKeys, { environment: env.HYBRID_CICD_ENVIRONMENT, clock, logger }),
+    audit,
+    reports: new ReportsService(store, audit, secretStore, {
+      environment: env.HYBRID_CICD_ENVIRONMENT,
+      version,
+      secretPrefix: env.HYBRID_CICD_SECRET_PREFIX,
+      clock,
+      health: lifecycle,
+      deployments: (environment) => store.deployments.latest(environment),
+    }),
     securityEvents,
     bindings,
     sessions,
     signIn: new OAuthSignIn(store, clock, oauthClients, sessions),
     credentials: new CredentialsService(store, clock),
     lifecycle,
-    agents: new AgentsService(store, workloadKeys, clock, lifecycle),
-    jobs: new JobsService(store, clock),
-    agentJobs: new AgentJobsService(store, clock, lifecycle),
+    environments,
+    agents: new AgentsService(store, workloadKeys, clock, lifecycle, environments),
+    jobs: new JobsService(store, clock, environments, lifecycle),
+    agentJobs: new AgentJobsService(store, clock, lifecycle, environments),
     queueMetrics: new QueueMetricsService(store, clock, lifecycle),
-    sweeper: new Sweeper(store, clock, lifecycle),
+    sweeper: new Sweeper(store, clock, lifecycle, environments),
     rotation: new SecretRotation(
       store,
       secretStore,
@@ -134,10 +152,23 @@ function lifecycleFromEnv(env: Env): LifecycleSettings {
       unhealthyAfterSeconds: env.HYBRID_CICD_AGENT_UNHEALTHY_AFTER_SECONDS,
       deadAfterSeconds: env.HYBRID_CICD_AGENT_DEAD_AFTER_SECONDS,
       cancelGraceSeconds: env.HYBRID_CICD_CANCEL_GRACE_SECONDS,
+      cancelDeadlineSeconds: env.HYBRID_CICD_CANCEL_DEADLINE_SECONDS,
       logMaxBytes: env.HYBRID_CICD_JOB_LOG_MAX_BYTES,
     });
   } catch (error) {
     if (error instanceof InvalidLifecycleSettingsError) {
+      throw new ConfigurationError(`invalid configuration: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/** The target environments from HYBRID_CICD_TARGET_ENVIRONMENTS and HYBRID_CICD_APPROVAL_ENVIRONMENTS. */
+function environmentsFromEnv(env: Env): TargetEnvironments {
+  try {
+    return targetEnvironments(env.HYBRID_CICD_TARGET_ENVIRONMENTS, env.HYBRID_CICD_APPROVAL_ENVIRONMENTS);
+  } catch (error) {
+    if (error instanceof InvalidEnvironmentsError) {
       throw new ConfigurationError(`invalid configuration: ${error.message}`);
     }
     throw error;

@@ -247,6 +247,16 @@ const fixtures: Record<string, Fixture> = {
   "GET /audit/verify": { ok: [200], prepare: () => ({ path: "/audit/verify" }) },
   "POST /audit/digests": { ok: [201], prepare: () => ({ path: "/audit/digests" }) },
   "GET /audit/public-key": { ok: [200], prepare: () => ({ path: "/audit/public-key" }) },
+  "GET /audit/events/:seq/proof": { ok: [200], prepare: () => ({ path: "/audit/events/1/proof" }) },
+  "GET /audit/digests/consistency": {
+    ok: [200],
+    prepare: async ({ passes }) => {
+      if (!passes) return { path: "/audit/digests/consistency?from=1" };
+      const digest = await cp.runtime.audit.createDigest("on_demand");
+      return { path: `/audit/digests/consistency?from=${digest.digest_seq}` };
+    },
+  },
+  "GET /reports/compliance": { ok: [200], prepare: () => ({ path: "/reports/compliance?format=json" }) },
   "GET /secrets": { ok: [200], prepare: () => ({ path: "/secrets" }) },
   "GET /secrets/:name/rotations": {
     ok: [200],
@@ -524,6 +534,9 @@ const promised: Record<string, "public" | "agent" | "anyUser" | readonly Role[]>
   "GET /audit/events": ["admin", "auditor"],
   "GET /audit/export": ["admin", "auditor"],
   "GET /audit/verify": ["admin", "auditor"],
+  "GET /audit/events/:seq/proof": ["admin", "auditor"],
+  "GET /audit/digests/consistency": ["admin", "auditor"],
+  "GET /reports/compliance": ["admin", "auditor"],
   "POST /audit/digests": ["admin"],
   "GET /audit/public-key": "public",
   "GET /secrets": ["admin", "auditor"],

@@ -30,7 +30,11 @@ describe("registration", () => {
   it("issues one-time registration tokens to admins only", async () => {
     const ok = await cp.request("POST", "/agents/registration-tokens", { token: admin });
     expect(ok.status).toBe(201);
-    expect(ok.body).toEqual({ token: expect.stringMatching(/^hcr_/), expires_at: expect.any(String) });
+    expect(ok.body).toEqual({
+      token: expect.stringMatching(/^hcr_/),
+      environment: "staging",
+      expires_at: expect.any(String),
+    });
     const operator = await cp.request("POST", "/agents/registration-tokens", {
       token: await cp.token("operator"),
     });
@@ -92,7 +96,7 @@ describe("registration", () => {
 
 describe("signed agent endpoints", () => {
   it("serves config and accepts heartbeats signed by the agent", async () => {
-    const agent = await cp.registerAgent({ tags: ["linux", "env:staging"] });
+    const agent = await cp.registerAgent({ tags: ["linux"], environment: "staging" });
     const config = await cp.agentRequest(agent, "GET", `/agents/${agent.agentId}/config`);
     expect(config.status).toBe(200);
     expect(config.body).toMatchObject({

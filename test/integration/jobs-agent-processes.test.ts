@@ -164,6 +164,26 @@ describe("draining an agent", () => {
     expect(await job(current)).toMatchObject({ status: "cancelled", error_message: "agent shut down" });
   }, 60_000);
 
+  it("runs a job without the path of its identity file in the job's environment", async () => {
+    const jobId = await queueJob(cp, operator, { tags: ["private"], command: "env" });
+    const identity = await cp.registerAgent({ name: "private", tags: ["private"] });
+    const path = await identityFile(dir, cp.url, identity, "private", ["private"]);
+    // The identity lies under the agent's HOME, and a variable names it.
+    const agent = startAgent(path, join(dir, "private-work"), ["--once"], {
+      HOME: dir,
+      AGENT_IDENTITY: path,
+    });
+    agents.push(agent);
+
+    expect(await agent.exited).toBe(0);
+    expect((await job(jobId)).status).toBe("completed");
+    const printed = await log(jobId);
+    expect(printed).toMatch(/^HYBRID_CICD_JOB_ID=/m);
+    expect(printed).not.toContain(path);
+    expect(printed).not.toMatch(/^AGENT_IDENTITY=/m);
+    expect(printed).toMatch(new RegExp(`^HOME=${join(dir, "private-work")}/`, "m"));
+  }, 60_000);
+
   it("runs exactly one job with --once, then exits", async () => {
     const first = await queueJob(cp, operator, { tags: ["ephemeral"], command: "echo one" });
     const second = await queueJob(cp, operator, { tags: ["ephemeral"], command: "echo two" });

@@ -137,6 +137,7 @@ describe("claiming jobs", () => {
               agentId: `agt_${String(index).repeat(26)}`,
               now: new Date().toISOString(),
               leaseExpiresAt: "2100-01-01T00:00:00.000Z",
+              deadlineAt: "2100-01-01T00:00:00.000Z",
             },
             () => new Error("lost"),
           );

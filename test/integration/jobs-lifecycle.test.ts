@@ -300,7 +300,7 @@ describe("cancelling a job", () => {
 describe("production approval", () => {
   it("holds a production job until someone other than the requester approves it", async () => {
     const tag = `production-${counter++}`;
-    const agent = await cp.registerAgent({ tags: [tag] });
+    const agent = await cp.registerAgent({ tags: [tag], environment: "production" });
     const jobId = await queueJob(cp, operator, { tags: [tag], environment: "production", command: "deploy" });
     expect((await cp.runtime.jobs.get(jobId)).status).toBe("awaiting_approval");
     expect((await claim(cp, agent)).status).toBe(204);
@@ -411,8 +411,8 @@ describe("GET /metrics/queue", () => {
         generated_at: new Date(now).toISOString(),
         queued: { jobs: 2, oldest_wait_seconds: 32 },
         queues: expect.arrayContaining([
-          { tags: [], jobs: 1, oldest_wait_seconds: 32 },
-          { tags: ["linux"], jobs: 1, oldest_wait_seconds: 32 },
+          { environment: "staging", tags: [], jobs: 1, oldest_wait_seconds: 32, estimated: false },
+          { environment: "staging", tags: ["linux"], jobs: 1, oldest_wait_seconds: 32, estimated: false },
         ]),
         awaiting_approval: 1,
         running: 1,

@@ -39,7 +39,7 @@ describe("a program that imports the component", () => {
     outputs = await runProgram(recorder, () => otherTeamProgram());
   });
 
-  test("creates two control planes and a standalone part with no URN or physical-name collision", () => {
+  test("creates three control planes (one name in two environments) and a standalone part with no URN or physical-name collision", () => {
     const urns = recorder.registrations.map((registration) => registration.urn ?? "");
     expect(urns.every((urn) => urn.startsWith("urn:pulumi:dev::hybrid-cicd::"))).toBe(true);
     expect(duplicates(urns)).toEqual([]);
@@ -51,6 +51,9 @@ describe("a program that imports the component", () => {
       tableKeys.map((key) => `payments-ci-staging-${key}`),
     );
     expect(Object.values(outputs.searchTables)).toEqual(tableKeys.map((key) => `search-ci-staging-${key}`));
+    expect(Object.values(outputs.paymentsProductionTables)).toEqual(
+      tableKeys.map((key) => `payments-ci-production-${key}`),
+    );
     expect(Object.values(outputs.archiveTables)).toEqual(
       tableKeys.map((key) => `payments-archive-staging-${key}`),
     );
@@ -58,7 +61,7 @@ describe("a program that imports the component", () => {
   });
 
   test("serves a control plane on its custom domain with the given certificate", () => {
-    const domain = recorder.one(resourceTypes.domainName, "search-ci-domain");
+    const domain = recorder.one(resourceTypes.domainName, "search-ci-staging-domain");
     expect(domain.inputs).toMatchObject({
       domainName: "cicd.search.example.com",
       domainNameConfiguration: {
@@ -67,8 +70,8 @@ describe("a program that imports the component", () => {
         securityPolicy: "TLS_1_2",
       },
     });
-    const api = recorder.one(resourceTypes.api, "search-ci-http-api");
-    expect(recorder.one(resourceTypes.apiMapping, "search-ci-domain-mapping").inputs).toMatchObject({
+    const api = recorder.one(resourceTypes.api, "search-ci-staging-http-api");
+    expect(recorder.one(resourceTypes.apiMapping, "search-ci-staging-domain-mapping").inputs).toMatchObject({
       apiId: api.id,
       domainName: "cicd.search.example.com",
       stage: "$default",
@@ -92,7 +95,7 @@ describe("a program that imports the component", () => {
       }
     };
     walk(created.payments?.nodes);
-    const children = recorder.custom.filter((resource) => resource.name.startsWith("payments-ci-"));
+    const children = recorder.custom.filter((resource) => resource.name.startsWith("payments-ci-staging-"));
     expect(children.length).toBeGreaterThan(50);
     expect(children.map((resource) => resource.name).filter((name) => !reachable.has(name))).toEqual([]);
   });
@@ -100,7 +103,9 @@ describe("a program that imports the component", () => {
   test("puts the permissions boundary on every role of the control plane that asked for it", () => {
     for (const role of recorder.ofType(resourceTypes.role)) {
       expect(role.inputs["permissionsBoundary"], role.name).toBe(
-        role.name.startsWith("payments-ci-") ? "arn:aws:iam::123456789012:policy/team-boundary" : undefined,
+        role.name.startsWith("payments-ci-staging-")
+          ? "arn:aws:iam::123456789012:policy/team-boundary"
+          : undefined,
       );
     }
   });
@@ -113,13 +118,13 @@ describe("a program that imports the component", () => {
           .filter((fn) => fn.name.startsWith(prefix))
           .map((fn) => [fn.inputs["name"], fn.inputs["memorySize"]]),
       );
-    expect(memory("payments-ci-")).toEqual({
+    expect(memory("payments-ci-staging-")).toEqual({
       "payments-ci-staging-api": 1024,
       "payments-ci-staging-console": 1024,
       "payments-ci-staging-scheduled": 1024,
       "payments-ci-staging-rotation": 1024,
     });
-    expect(memory("search-ci-")).toEqual({
+    expect(memory("search-ci-staging-")).toEqual({
       "search-ci-staging-api": 512,
       "search-ci-staging-console": 512,
       "search-ci-staging-scheduled": 256,
@@ -128,7 +133,7 @@ describe("a program that imports the component", () => {
 
     const paymentsTables = recorder
       .ofType(resourceTypes.table)
-      .filter((table) => table.name.startsWith("payments-ci-"));
+      .filter((table) => table.name.startsWith("payments-ci-staging-"));
     expect(paymentsTables).toHaveLength(tableKeys.length);
     for (const table of paymentsTables) {
       expect(table.inputs).toMatchObject({
@@ -143,7 +148,7 @@ describe("a program that imports the component", () => {
     }
     for (const table of recorder
       .ofType(resourceTypes.table)
-      .filter((t) => !t.name.startsWith("payments-ci-"))) {
+      .filter((t) => !t.name.startsWith("payments-ci-staging-"))) {
       expect(table.inputs["tableClass"]).toBeUndefined();
       expect(table.inputs["billingMode"]).toBe("PAY_PER_REQUEST");
     }
@@ -153,7 +158,7 @@ describe("a program that imports the component", () => {
     ).toBe(true);
     expect(recorder.ofType(resourceTypes.metricAlarm).length).toBeGreaterThan(0);
     // Each control plane's role reaches its own tables only.
-    const paymentsApiPolicy = recorder.one(resourceTypes.rolePolicy, "payments-ci-api-grants").inputs[
+    const paymentsApiPolicy = recorder.one(resourceTypes.rolePolicy, "payments-ci-staging-api-grants").inputs[
       "policy"
     ] as string;
     expect(paymentsApiPolicy).toContain(":table/payments-ci-staging-jobs");
@@ -166,7 +171,9 @@ describe("a program that imports the component", () => {
 
     const urns = clashing.registrations.map((registration) => registration.urn ?? "");
     expect(duplicates(urns)).toContainEqual(
-      expect.stringMatching(/^urn:pulumi:dev::hybrid-cicd::.*\$aws:dynamodb\/table:Table::payments-ci-jobs$/),
+      expect.stringMatching(
+        /^urn:pulumi:dev::hybrid-cicd::.*\$aws:dynamodb\/table:Table::payments-ci-staging-jobs$/,
+      ),
     );
     expect(duplicates(physicalNames(clashing))).toContain(`${resourceTypes.table} payments-ci-staging-jobs`);
   });

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -9,8 +8,12 @@ import type { DeploymentRecord } from "../../platform/src/deployment-record";
 import { policyPackName } from "../../platform/src/policy/pack";
 import { controlTags, resourceTypes, taggableResourceTypes } from "../../platform/src/policy/resource-types";
 import { type CheckedResource, evaluateRules, rules, violations } from "../../platform/src/policy/rules";
+import { PolicyAnalyzer, urnOf } from "./support/policy-analyzer";
 import { repositoryRoot, useMocks } from "./support/pulumi-mocks";
-import { runPolicyPack, runProgram, unmarshall } from "./support/stack-run";
+import { runProgram, unmarshall } from "./support/stack-run";
+
+/** `EnforcementLevel.MANDATORY` in the analyzer protocol. */
+const mandatory = 1;
 
 /**
  * The policy pack's rules: each one on hand-written resources (pass and fail), each one firing on a
@@ -45,6 +48,19 @@ const cases: Record<string, { pass: CheckedResource[][]; fail: CheckedResource[]
     fail: [
       [{ type: resourceTypes.table, name: "t", props: { serverSideEncryption: { enabled: true } } }],
       [{ type: resourceTypes.table, name: "t", props: {} }],
+      // The AWS-managed key of DynamoDB is not the account's own key.
+      [
+        {
+          type: resourceTypes.table,
+          name: "t",
+          props: {
+            serverSideEncryption: {
+              enabled: true,
+              kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:alias/aws/dynamodb",
+            },
+          },
+        },
+      ],
     ],
   },
   "dynamodb-deletion-protection": {
@@ -153,8 +169,14 @@ const cases: Record<string, { pass: CheckedResource[][]; fail: CheckedResource[]
     ],
   },
   "secretsmanager-customer-managed-key": {
-    pass: [[{ type: resourceTypes.secret, name: "s", props: { kmsKeyId: "arn:aws:kms:x" } }]],
-    fail: [[{ type: resourceTypes.secret, name: "s", props: {} }]],
+    pass: [
+      [{ type: resourceTypes.secret, name: "s", props: { kmsKeyId: "arn:aws:kms:x" } }],
+      [{ type: resourceTypes.secret, name: "s", props: { kmsKeyId: "alias/cicd" } }],
+    ],
+    fail: [
+      [{ type: resourceTypes.secret, name: "s", props: {} }],
+      [{ type: resourceTypes.secret, name: "s", props: { kmsKeyId: "alias/aws/secretsmanager" } }],
+    ],
   },
   "cloudwatch-log-retention-set": {
     pass: [[{ type: resourceTypes.logGroup, name: "l", props: { retentionInDays: 14 } }]],
@@ -172,7 +194,16 @@ const cases: Record<string, { pass: CheckedResource[][]; fail: CheckedResource[]
   },
   "cloudwatch-log-group-customer-managed-key": {
     pass: [[{ type: resourceTypes.logGroup, name: "l", props: { kmsKeyId: "arn:aws:kms:x" } }]],
-    fail: [[{ type: resourceTypes.logGroup, name: "l", props: {} }]],
+    fail: [
+      [{ type: resourceTypes.logGroup, name: "l", props: {} }],
+      [
+        {
+          type: resourceTypes.logGroup,
+          name: "l",
+          props: { kmsKeyId: "arn:aws:kms:eu-west-1:123456789012:alias/aws/logs" },
+        },
+      ],
+    ],
   },
   "apigateway-access-logging": {
     pass: [
@@ -192,18 +223,73 @@ const cases: Record<string, { pass: CheckedResource[][]; fail: CheckedResource[]
         {
           type: resourceTypes.permission,
           name: "p",
-          props: { principal: "events.amazonaws.com", sourceArn: "arn:r" },
+          props: {
+            principal: "events.amazonaws.com",
+            sourceArn: "arn:aws:events:eu-west-1:123456789012:rule/cp-sweep",
+          },
+        },
+      ],
+      [
+        {
+          type: resourceTypes.permission,
+          name: "p",
+          props: {
+            principal: "apigateway.amazonaws.com",
+            sourceArn: "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3/*/*/console",
+          },
         },
       ],
     ],
     fail: [
       [{ type: resourceTypes.permission, name: "p", props: { principal: "events.amazonaws.com" } }],
-      [{ type: resourceTypes.permission, name: "p", props: { principal: "*", sourceArn: "arn:r" } }],
+      [
+        {
+          type: resourceTypes.permission,
+          name: "p",
+          props: { principal: "*", sourceArn: "arn:aws:events:eu-west-1:123456789012:rule/r" },
+        },
+      ],
+      [
+        {
+          type: resourceTypes.permission,
+          name: "p",
+          props: { principal: "events.amazonaws.com", sourceArn: "*" },
+        },
+      ],
+      [
+        {
+          type: resourceTypes.permission,
+          name: "p",
+          props: { principal: "apigateway.amazonaws.com", sourceArn: "arn:aws:execute-api:eu-west-1:*:*" },
+        },
+      ],
+      [
+        {
+          type: resourceTypes.permission,
+          name: "p",
+          props: {
+            principal: "apigateway.amazonaws.com",
+            sourceArn: "arn:aws:execute-api:eu-west-1:123456789012:*",
+          },
+        },
+      ],
     ],
   },
   "lambda-tracing": {
     pass: [[{ type: resourceTypes.function, name: "f", props: { tracingConfig: { mode: "Active" } } }]],
     fail: [[{ type: resourceTypes.function, name: "f", props: { tracingConfig: { mode: "PassThrough" } } }]],
+  },
+  "lambda-supported-runtime": {
+    pass: [
+      [{ type: resourceTypes.function, name: "f", props: { runtime: "nodejs22.x" } }],
+      [{ type: resourceTypes.function, name: "f", props: { runtime: "nodejs24.x" } }],
+      [{ type: resourceTypes.function, name: "f", props: { packageType: "Image" } }],
+    ],
+    fail: [
+      [{ type: resourceTypes.function, name: "f", props: { runtime: "nodejs20.x" } }],
+      [{ type: resourceTypes.function, name: "f", props: { runtime: "nodejs18.x" } }],
+      [{ type: resourceTypes.function, name: "f", props: {} }],
+    ],
   },
   "lambda-concurrency-limit": {
     pass: [[{ type: resourceTypes.function, name: "f", props: { reservedConcurrentExecutions: 10 } }]],
@@ -221,8 +307,30 @@ const cases: Record<string, { pass: CheckedResource[][]; fail: CheckedResource[]
           props: { policy: policy({ Effect: "Allow", Action: ["dynamodb:GetItem"], Resource: "arn:t" }) },
         },
       ],
+      [
+        {
+          type: resourceTypes.rolePolicyAttachment,
+          name: "a",
+          props: { role: "r", policyArn: "arn:aws:iam::123456789012:policy/ci-read-only" },
+        },
+      ],
     ],
     fail: [
+      // AWS-managed policies: their actions are not in the stack to be checked.
+      [
+        {
+          type: resourceTypes.rolePolicyAttachment,
+          name: "a",
+          props: { role: "r", policyArn: "arn:aws:iam::aws:policy/AdministratorAccess" },
+        },
+      ],
+      [
+        {
+          type: resourceTypes.role,
+          name: "r",
+          props: { managedPolicyArns: ["arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess"] },
+        },
+      ],
       [
         {
           type: resourceTypes.rolePolicy,
@@ -317,7 +425,18 @@ const cases: Record<string, { pass: CheckedResource[][]; fail: CheckedResource[]
     fail: [[{ type: resourceTypes.kmsKey, name: "k", props: {} }]],
   },
   "tags-present": {
-    pass: [[{ type: resourceTypes.queue, name: "q", props: { tags: staging } }]],
+    pass: [
+      [{ type: resourceTypes.queue, name: "q", props: { tags: staging } }],
+      // Not created by a ControlPlane (no component in its URN's type chain): not the pack's to judge.
+      [
+        {
+          type: resourceTypes.queue,
+          name: "q",
+          urn: "urn:pulumi:test::shop::aws:sqs/queue:Queue::orders",
+          props: {},
+        },
+      ],
+    ],
     fail: [
       [{ type: resourceTypes.queue, name: "q", props: {} }],
       [{ type: resourceTypes.queue, name: "q", props: { tags: { [controlTags.environment]: "staging" } } }],
@@ -340,25 +459,46 @@ describe("the resource types the rules know", () => {
   });
 });
 
-describe("each rule on hand-written resources", () => {
+/**
+ * Hand-written resources stand in for a ControlPlane's children: their URNs put them under the
+ * component, as `tags-present` (which judges only what the component created) expects.
+ */
+const asChild = (resource: CheckedResource): CheckedResource => ({
+  ...resource,
+  urn: resource.urn ?? urnOf(resource, "hybrid-cicd:aws:ControlPlane"),
+});
+
+describe("each rule on hand-written resources, through the pack the CLI runs (run-policy-pack, gRPC)", () => {
+  let analyzer: PolicyAnalyzer;
+
+  beforeAll(async () => {
+    analyzer = await PolicyAnalyzer.start();
+  });
+
+  afterAll(() => analyzer?.close());
+
   test("every rule of the pack has cases", () => {
     expect(Object.keys(cases).sort()).toEqual(rules.map((rule) => rule.name).sort());
   });
 
   for (const rule of rules) {
-    test(`${rule.name} passes what complies and fails what does not`, () => {
+    test(`${rule.name} passes what complies and fails what does not`, async () => {
       const ruleCases = cases[rule.name];
       if (!ruleCases) throw new Error(`no cases for ${rule.name}`);
+      const reported = async (resources: CheckedResource[]) =>
+        (await analyzer.analyzeAll(resources.map(asChild))).filter((entry) => entry.policy === rule.name);
       for (const resources of ruleCases.pass) {
-        expect(violations(evaluateRules(resources, undefined, [rule])), JSON.stringify(resources)).toEqual(
-          [],
-        );
+        expect(await reported(resources), JSON.stringify(resources)).toEqual([]);
+        // The component's deployment record evaluates the same rules in-process: same verdict.
+        expect(violations(evaluateRules(resources.map(asChild), undefined, [rule]))).toEqual([]);
       }
       for (const resources of ruleCases.fail) {
-        expect(
-          violations(evaluateRules(resources, undefined, [rule])).length,
-          JSON.stringify(resources),
-        ).toBeGreaterThan(0);
+        const failures = await reported(resources);
+        expect(failures.length, JSON.stringify(resources)).toBeGreaterThan(0);
+        expect(failures.every((failure) => failure.enforcementLevel === mandatory)).toBe(true);
+        expect(violations(evaluateRules(resources.map(asChild), undefined, [rule])).length).toBeGreaterThan(
+          0,
+        );
       }
     });
   }
@@ -392,11 +532,12 @@ function brokenControlPlane() {
         if (name.includes("schedule") || name.endsWith("sweep-invoke")) args.sourceArn = undefined;
       },
       function: (args, _opts, name) => {
-        if (name.startsWith("broken-console")) args.reservedConcurrentExecutions = undefined;
-        if (name.startsWith("broken-rotation")) args.tags = {};
+        if (name.startsWith("broken-production-console")) args.reservedConcurrentExecutions = undefined;
+        if (name.startsWith("broken-production-scheduled")) args.runtime = "nodejs20.x";
+        if (name.startsWith("broken-production-rotation")) args.tags = {};
       },
       rolePolicy: (args, _opts, name) => {
-        if (name.startsWith("broken-scheduled")) {
+        if (name.startsWith("broken-production-scheduled")) {
           args.policy = policy({ Effect: "Allow", Action: ["dynamodb:*"], Resource: "*" });
         }
       },
@@ -406,42 +547,54 @@ function brokenControlPlane() {
 
 describe("a control plane broken through its arguments and transforms", () => {
   let recorder: Awaited<ReturnType<typeof useMocks>>;
+  let analyzer: PolicyAnalyzer;
 
   beforeAll(async () => {
     recorder = await useMocks("broken");
     await runProgram(recorder, () => brokenControlPlane());
+    analyzer = await PolicyAnalyzer.start();
   });
+
+  afterAll(() => analyzer?.close());
 
   test("makes every rule of the pack fire", () => {
     const failing = new Set(violations(evaluateRules(recorder.checked())).map((verdict) => verdict.rule));
     expect([...failing].sort()).toEqual(rules.map((rule) => rule.name).sort());
   });
 
-  test("is reported by the pack's policies, as the analyzer calls them, for every rule", () => {
-    const reported = runPolicyPack(recorder);
+  test("is reported by the pack the CLI runs, for every rule", async () => {
+    const checked = recorder.checked();
+    const nameOf = (urn: string) => checked.find((resource) => resource.urn === urn)?.name;
+    const reported = (await analyzer.analyzeAll(checked)).map((entry) => ({
+      policy: entry.policy,
+      message: entry.message,
+      resource: nameOf(entry.urn),
+    }));
     expect([...new Set(reported.map((violation) => violation.policy))].sort()).toEqual(
       rules.map((rule) => rule.name).sort(),
     );
     expect(reported).toContainEqual({
       policy: "dynamodb-point-in-time-recovery",
-      message: "table broken-jobs has no point-in-time recovery",
-      resource: "broken-jobs",
+      message: "table broken-production-jobs has no point-in-time recovery",
+      resource: "broken-production-jobs",
     });
     expect(reported).toContainEqual({
       policy: "secretsmanager-rotation-enabled",
-      message: "secret broken-audit-signing-key has no automatic rotation",
-      resource: "broken-audit-signing-key",
+      message: "secret broken-production-audit-signing-key has no automatic rotation",
+      resource: "broken-production-audit-signing-key",
     });
     expect(reported.filter((violation) => violation.policy === "lambda-permission-source-arn")).toHaveLength(
       1,
     );
     expect(reported.filter((violation) => violation.policy === "lambda-concurrency-limit")).toEqual([
-      expect.objectContaining({ resource: "broken-console-function" }),
+      expect.objectContaining({ resource: "broken-production-console-function" }),
     ]);
   });
 
   test("records the failures in its deployment record", () => {
-    const item = recorder.one(resourceTypes.tableItem, "broken-deployment-record").inputs["item"] as string;
+    const item = recorder.one(resourceTypes.tableItem, "broken-production-deployment-record").inputs[
+      "item"
+    ] as string;
     const record = unmarshall(JSON.parse(item)) as unknown as DeploymentRecord;
     expect(record.policy.violations).toBe(rules.length);
     const pitr = record.policy.rules.find((rule) => rule.rule === "dynamodb-point-in-time-recovery");
@@ -452,84 +605,42 @@ describe("a control plane broken through its arguments and transforms", () => {
   });
 });
 
-describe("the policy pack served to the Pulumi engine (platform/policy/index.js)", () => {
-  const require = createRequire(import.meta.url);
-  const grpc = require("@grpc/grpc-js") as typeof import("@grpc/grpc-js");
-  const services = require("@pulumi/pulumi/proto/analyzer_grpc_pb.js");
-  const messages = require("@pulumi/pulumi/proto/analyzer_pb.js");
-  const { Empty } = require("google-protobuf/google/protobuf/empty_pb.js");
-  const { Struct } = require("google-protobuf/google/protobuf/struct_pb.js");
-  let server: ChildProcess;
-  // biome-ignore lint/suspicious/noExplicitAny: generated gRPC client
-  let client: any;
-
-  const call = <T>(method: string, request: unknown) =>
-    new Promise<T>((resolve, reject) =>
-      client[method](request, (error: Error | null, response: T) =>
-        error ? reject(error) : resolve(response),
-      ),
-    );
+describe("the policy pack as the Pulumi CLI loads it (run-policy-pack → platform/policy/index.js)", () => {
+  let analyzer: PolicyAnalyzer;
 
   beforeAll(async () => {
-    server = spawn(process.execPath, ["index.js"], {
-      cwd: path.join(repositoryRoot, "platform/policy"),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const port = await new Promise<string>((resolve, reject) => {
-      let output = "";
-      let errors = "";
-      server.stdout?.on("data", (chunk: Buffer) => {
-        output += chunk;
-        const match = /^(\d+)\s/.exec(output);
-        if (match?.[1]) resolve(match[1]);
-      });
-      server.stderr?.on("data", (chunk: Buffer) => {
-        errors += chunk;
-      });
-      server.on("exit", (code) => reject(new Error(`the policy pack exited (${code}): ${errors}`)));
-    });
-    client = new services.AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    analyzer = await PolicyAnalyzer.start();
   });
 
-  afterAll(() => {
-    client?.close();
-    server?.kill();
-  });
+  afterAll(() => analyzer?.close());
 
   test("announces every rule, mandatory, tagged with its public control ids", async () => {
-    const info = await call<{
-      getName(): string;
-      getPoliciesList(): { getName(): string; getEnforcementlevel(): number; getDescription(): string }[];
-    }>("getAnalyzerInfo", new Empty());
-    expect(info.getName()).toBe(policyPackName);
-    const announced = info.getPoliciesList();
-    expect(announced.map((entry) => entry.getName())).toEqual(rules.map((rule) => rule.name));
+    const info = await analyzer.info();
+    expect(info.name).toBe(policyPackName);
+    expect(info.policies.map((entry) => entry.name)).toEqual(rules.map((rule) => rule.name));
+    expect(info.policies.every((entry) => entry.enforcementLevel === mandatory)).toBe(true);
     expect(
-      announced.find((entry) => entry.getName() === "dynamodb-point-in-time-recovery")?.getDescription(),
+      info.policies.find((entry) => entry.name === "dynamodb-point-in-time-recovery")?.description,
     ).toContain("CKV_AWS_28");
   });
 
-  test("reports a table without point-in-time recovery when the engine analyzes it", async () => {
-    const analyze = async (properties: object) => {
-      const request = new messages.AnalyzeRequest();
-      request.setType(resourceTypes.table);
-      request.setName("orders");
-      request.setUrn("urn:pulumi:dev::shop::aws:dynamodb/table:Table::orders");
-      request.setProperties(Struct.fromJavaScript(properties));
-      request.setOptions(new messages.AnalyzerResourceOptions());
-      const response = await call<{
-        getDiagnosticsList(): { getPolicyname(): string; getMessage(): string }[];
-      }>("analyze", request);
-      return response.getDiagnosticsList().map((diagnostic) => diagnostic.getPolicyname());
-    };
-    const compliant = {
-      pointInTimeRecovery: { enabled: true },
-      serverSideEncryption: { enabled: true, kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:key/k" },
-      tags: staging,
-    };
-    expect(await analyze(compliant)).toEqual([]);
-    expect(await analyze({ ...compliant, pointInTimeRecovery: { enabled: false } })).toEqual([
-      "dynamodb-point-in-time-recovery",
-    ]);
+  test("needs nothing outside its folder at run time (publishable with pulumi policy publish)", () => {
+    const packDirectory = path.join(repositoryRoot, "platform/policy");
+    const sources = ["index.js", "dist/pack.cjs"].map((file) =>
+      readFileSync(path.join(packDirectory, file), "utf8"),
+    );
+    const required = sources.flatMap((source) =>
+      [...source.matchAll(/require\("([^"]+)"\)/g)].map((match) => match[1] ?? ""),
+    );
+    const dependencies = Object.keys(
+      (JSON.parse(readFileSync(path.join(packDirectory, "package.json"), "utf8")) as { dependencies: object })
+        .dependencies,
+    );
+    for (const specifier of required) {
+      const local = specifier.startsWith("./");
+      const builtin = specifier.startsWith("node:");
+      const declared = dependencies.some((name) => specifier === name || specifier.startsWith(`${name}/`));
+      expect(local || builtin || declared, specifier).toBe(true);
+    }
   });
 });

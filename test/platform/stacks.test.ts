@@ -18,14 +18,9 @@ import {
   rules,
   violations,
 } from "../../platform/src/policy/rules";
-import type { MockedResource } from "./support/pulumi-mocks";
-import {
-  oauthClientSecretsSentinel,
-  runPolicyPack,
-  runStackFile,
-  type StackRun,
-  unmarshall,
-} from "./support/stack-run";
+import { PolicyAnalyzer } from "./support/policy-analyzer";
+import { type MockedResource, mockDeploymentTime } from "./support/pulumi-mocks";
+import { oauthClientSecretsSentinel, runStackFile, type StackRun, unmarshall } from "./support/stack-run";
 
 /**
  * The repository's own stacks, each run with its stack file's configuration under Pulumi's mocks: the
@@ -68,7 +63,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
   const one = (type: string, name: string) => run.recorder.one(type, name);
   const policyOf = (kind: string) =>
     JSON.parse(
-      one(resourceTypes.rolePolicy, `hybrid-cicd-${kind}-grants`).inputs["policy"] as string,
+      one(resourceTypes.rolePolicy, `${stem}-${kind}-grants`).inputs["policy"] as string,
     ) as PolicyDocument;
   const arnOf = (resource: MockedResource) => resource.state["arn"] as string;
 
@@ -86,7 +81,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     expect(ofType(resourceTypes.table)).toHaveLength(tableKeys.length);
     for (const key of tableKeys) {
       const declaration: TableDeclaration = tables[key];
-      const table = one(resourceTypes.table, `hybrid-cicd-${key}`).inputs;
+      const table = one(resourceTypes.table, `${stem}-${key}`).inputs;
       expect(table["name"]).toBe(`${stem}-${key}`);
       expect(table["hashKey"]).toBe(declaration.partitionKey.name);
       expect(table["rangeKey"]).toBe(declaration.sortKey?.name);
@@ -138,9 +133,9 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
   });
 
   test("creates one secret per catalog entry and rotates those with a rotation period through the rotation function", () => {
-    const rotationFunction = one(resourceTypes.function, "hybrid-cicd-rotation-function");
+    const rotationFunction = one(resourceTypes.function, `${stem}-rotation-function`);
     for (const [key, declaration] of Object.entries(secrets)) {
-      const secret = one(resourceTypes.secret, `hybrid-cicd-${declaration.name}`);
+      const secret = one(resourceTypes.secret, `${stem}-${declaration.name}`);
       expect(secret.inputs["name"]).toBe(`hybrid-cicd/${expected.environment}/${declaration.name}`);
       const rotations = ofType(resourceTypes.secretRotation).filter(
         (r) => r.inputs["secretId"] === arnOf(secret),
@@ -165,13 +160,21 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
   });
 
   test("generates each role's policy from the declared grants: named actions on named ARNs only", () => {
-    const tableArn = (key: TableKey) => arnOf(one(resourceTypes.table, `hybrid-cicd-${key}`));
-    const secretArn = (name: string) => arnOf(one(resourceTypes.secret, `hybrid-cicd-${name}`));
+    const tableArn = (key: TableKey) => arnOf(one(resourceTypes.table, `${stem}-${key}`));
+    const secretArn = (name: string) => arnOf(one(resourceTypes.secret, `${stem}-${name}`));
     const statement = (kind: string, sid: string) => policyOf(kind).Statement.find((s) => s.Sid === sid);
-    const others = tableKeys.filter((key) => key !== "deployments");
+    const sorted = (value: string | string[] | undefined) => [value ?? []].flat().sort();
+    const actionsOn = (kind: string) =>
+      Object.fromEntries(policyOf(kind).Statement.map((entry) => [entry.Sid, sorted(entry.Resource)]));
+    const appendOnly = tableKeys.filter((key) => !["deployments", "audit", "audit_digests"].includes(key));
 
-    expect(statement("api", "ReadWriteTables")?.Resource).toEqual(others.map(tableArn));
-    expect(statement("api", "ReadTables")?.Resource).toEqual([tableArn("deployments")]);
+    // What each function's code paths touch (platform/src/grants.ts says which path needs what).
+    for (const kind of ["api", "console"]) {
+      expect(actionsOn(kind)["ReadWriteTables"]).toEqual(sorted(appendOnly.map(tableArn)));
+      expect(actionsOn(kind)["ReadTables"]).toEqual([tableArn("deployments")]);
+      expect(actionsOn(kind)["AppendToAuditChain"]).toEqual([tableArn("audit")]);
+      expect(actionsOn(kind)["AppendToTables"]).toEqual([tableArn("audit_digests")]);
+    }
     expect(statement("api", "ReadSecrets")?.Resource).toEqual(
       ["workload-identity-root-key", "audit-signing-key", "oauth-client-secrets"].map(secretArn),
     );
@@ -180,27 +183,21 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
       Action: ["secretsmanager:RotateSecret"],
       Resource: ["workload-identity-root-key", "audit-signing-key"].map(secretArn),
     });
-    const sorted = (value: string | string[] | undefined) => [value ?? []].flat().sort();
-    expect(sorted(statement("scheduled", "ReadWriteTables")?.Resource)).toEqual(
-      sorted(
-        [
-          "jobs",
-          "agents",
-          "nonces",
-          "sessions",
-          "credentials",
-          "idempotency",
-          "job_queues",
-          "audit",
-          "audit_digests",
-        ].map((key) => tableArn(key as TableKey)),
-      ),
+    expect(statement("console", "ReadSecrets")?.Resource).toEqual([secretArn("oauth-client-secrets")]);
+    expect(actionsOn("scheduled")["ReadWriteTables"]).toEqual(
+      sorted(["jobs", "job_queues"].map((key) => tableArn(key as TableKey))),
     );
-    expect(statement("scheduled", "ReadTables")).toBeUndefined();
+    expect(actionsOn("scheduled")["ReadTables"]).toEqual([tableArn("agents")]);
+    expect(actionsOn("scheduled")["AppendToAuditChain"]).toEqual([tableArn("audit")]);
+    expect(actionsOn("scheduled")["AppendToTables"]).toEqual([tableArn("audit_digests")]);
     expect(statement("scheduled", "ReadSecrets")?.Resource).toEqual([secretArn("audit-signing-key")]);
-    expect(sorted(statement("rotation", "ReadWriteTables")?.Resource)).toEqual(
-      sorted([tableArn("agents"), tableArn("audit"), tableArn("secret_rotations")]),
-    );
+    expect(actionsOn("rotation")["ReadWriteTables"]).toEqual([tableArn("secret_rotations")]);
+    expect(actionsOn("rotation")["ReadTables"]).toEqual([tableArn("agents")]);
+    expect(
+      Object.keys(actionsOn("rotation"))
+        .filter((sid) => /Tables$|AuditChain$/.test(sid))
+        .sort(),
+    ).toEqual(["AppendToAuditChain", "ReadTables", "ReadWriteTables"]);
     expect(statement("rotation", "RotateSecrets")).toMatchObject({
       Action: [
         "secretsmanager:DescribeSecret",
@@ -211,16 +208,34 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
       ],
       Resource: ["workload-identity-root-key", "audit-signing-key"].map(secretArn),
     });
-    expect(statement("console", "ReadWriteTables")?.Resource).toEqual([tableArn("sessions")]);
-    expect(statement("console", "ReadTables")?.Resource).toEqual(
-      tableKeys.filter((key) => key !== "sessions").map(tableArn),
-    );
+    // Only the functions that sign digests (exports in the API, the hourly digest) read the signing key.
+    for (const kind of functionKinds) {
+      const readsSigningKey = [statement(kind, "ReadSecrets"), statement(kind, "RotateSecrets")].some(
+        (entry) => [entry?.Resource ?? []].flat().includes(secretArn("audit-signing-key")),
+      );
+      expect(readsSigningKey, kind).toBe(kind !== "console");
+    }
+    // The audit tables: append and read, never delete or batch write, for every function.
+    for (const kind of functionKinds) {
+      for (const entry of policyOf(kind).Statement) {
+        const onAudit = [entry.Resource]
+          .flat()
+          .some((arn) => arn === tableArn("audit") || arn === tableArn("audit_digests"));
+        if (!onAudit) continue;
+        expect(entry.Action, `${kind} ${entry.Sid}`).not.toContain("dynamodb:DeleteItem");
+        expect(entry.Action, `${kind} ${entry.Sid}`).not.toContain("dynamodb:BatchWriteItem");
+      }
+      const actions = policyOf(kind).Statement.flatMap((entry) => entry.Action);
+      expect(actions, kind).not.toContain("kms:Encrypt");
+      expect(actions, kind).not.toContain("dynamodb:BatchWriteItem");
+      expect(actions, kind).not.toContain("dynamodb:Scan");
+    }
     expect(statement("api", "QueryIndexes")?.Resource).toContain(`${tableArn("jobs")}/index/jobs-by-status`);
-    expect(statement("api", "QueryIndexes")?.Action).toEqual(["dynamodb:Query", "dynamodb:Scan"]);
+    expect(statement("api", "QueryIndexes")?.Action).toEqual(["dynamodb:Query"]);
 
     const keyArn = arnOf(ofType(resourceTypes.kmsKey)[0] as MockedResource);
     for (const kind of functionKinds) {
-      const logGroup = arnOf(one(resourceTypes.logGroup, `hybrid-cicd-${kind}-logs`));
+      const logGroup = arnOf(one(resourceTypes.logGroup, `${stem}-${kind}-logs`));
       for (const { Action, Resource, Sid } of policyOf(kind).Statement) {
         for (const action of Action) expect(action, `${kind} ${Sid}`).not.toContain("*");
         for (const resource of [Resource].flat()) {
@@ -238,10 +253,14 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
           }
         }
       }
-      expect(statement(kind, "UseDataKeyThroughServices")?.Resource).toEqual([keyArn]);
+      expect(statement(kind, "DecryptTablesThroughDynamoDb")?.Resource).toEqual([keyArn]);
+      expect(statement(kind, "UseSecretKeyThroughSecretsManager")).toMatchObject({
+        Resource: [keyArn],
+        Action: kind === "rotation" ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"],
+      });
     }
     expect(statement("scheduled", "SendToDeadLetterQueue")?.Resource).toEqual([
-      arnOf(one(resourceTypes.queue, "hybrid-cicd-scheduled-dead-letters")),
+      arnOf(one(resourceTypes.queue, `${stem}-scheduled-dead-letters`)),
     ]);
     expect(statement("api", "SendToDeadLetterQueue")).toBeUndefined();
   });
@@ -254,8 +273,8 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
       const integration = integrations.find((i) => route?.inputs["target"] === `integrations/${i.id}`);
       return integration?.inputs;
     };
-    const apiAlias = one(resourceTypes.alias, "hybrid-cicd-api-live");
-    const consoleAlias = one(resourceTypes.alias, "hybrid-cicd-console-live");
+    const apiAlias = one(resourceTypes.alias, `${stem}-api-live`);
+    const consoleAlias = one(resourceTypes.alias, `${stem}-console-live`);
     expect(apiAlias.inputs).toMatchObject({
       name: "live",
       functionName: `${stem}-api`,
@@ -285,7 +304,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     const stage = ofType(resourceTypes.stage)[0] as MockedResource;
     expect(stage.inputs).toMatchObject({ name: "$default", autoDeploy: true });
     expect((stage.inputs["accessLogSettings"] as { destinationArn: string }).destinationArn).toBe(
-      arnOf(one(resourceTypes.logGroup, "hybrid-cicd-access-logs")),
+      arnOf(one(resourceTypes.logGroup, `${stem}-access-logs`)),
     );
     expect(JSON.parse((stage.inputs["accessLogSettings"] as { format: string }).format)).toHaveProperty(
       "request_id",
@@ -294,12 +313,12 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     expect(run.outputs["consoleUrl"]).toBe(`${api.state["apiEndpoint"]}/console/`);
   });
 
-  test("sizes the functions as configured: Node.js 20 on arm64, reserved and provisioned concurrency, tracing", () => {
+  test("sizes the functions as configured: Node.js 22 on arm64, reserved and provisioned concurrency, tracing", () => {
     for (const kind of functionKinds) {
-      const fn = one(resourceTypes.function, `hybrid-cicd-${kind}-function`).inputs;
+      const fn = one(resourceTypes.function, `${stem}-${kind}-function`).inputs;
       expect(fn).toMatchObject({
         name: `${stem}-${kind}`,
-        runtime: "nodejs20.x",
+        runtime: "nodejs22.x",
         architectures: ["arm64"],
         handler: "index.handler",
         tracingConfig: { mode: "Active" },
@@ -310,7 +329,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
       expect(fn["publish"]).toBe(kind === "api" || kind === "console");
       expect(Boolean(fn["deadLetterConfig"])).toBe(kind === "scheduled" || kind === "rotation");
     }
-    const api = one(resourceTypes.function, "hybrid-cicd-api-function").inputs;
+    const api = one(resourceTypes.function, `${stem}-api-function`).inputs;
     expect(api["reservedConcurrentExecutions"]).toBe(expected.apiReservedConcurrency);
     const warm = ofType(resourceTypes.provisionedConcurrency);
     if (expected.provisionedConcurrency === 0) {
@@ -330,7 +349,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     const tableNames = Object.fromEntries(tableKeys.map((key) => [key, `${stem}-${key}`]));
     for (const kind of functionKinds) {
       const variables = (
-        one(resourceTypes.function, `hybrid-cicd-${kind}-function`).inputs["environment"] as {
+        one(resourceTypes.function, `${stem}-${kind}-function`).inputs["environment"] as {
           variables: Record<string, string>;
         }
       ).variables;
@@ -346,7 +365,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
       expect(JSON.stringify(variables)).not.toContain("SENTINEL");
     }
     const api = (
-      one(resourceTypes.function, "hybrid-cicd-api-function").inputs["environment"] as {
+      one(resourceTypes.function, `${stem}-api-function`).inputs["environment"] as {
         variables: Record<string, string>;
       }
     ).variables;
@@ -355,7 +374,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     expect(api["HYBRID_CICD_ROLE_BINDINGS"]).toBe("github-id:583231=admin,email:audit@example.com=auditor");
     expect(envSchema.parse(api).HYBRID_CICD_ROLE_BINDINGS).toBe(api["HYBRID_CICD_ROLE_BINDINGS"]);
     const scheduled = (
-      one(resourceTypes.function, "hybrid-cicd-scheduled-function").inputs["environment"] as {
+      one(resourceTypes.function, `${stem}-scheduled-function`).inputs["environment"] as {
         variables: Record<string, string>;
       }
     ).variables;
@@ -388,19 +407,19 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
   });
 
   test("schedules the sweeper and the digest through EventBridge, each permission scoped to its rule", () => {
-    const scheduled = one(resourceTypes.function, "hybrid-cicd-scheduled-function");
+    const scheduled = one(resourceTypes.function, `${stem}-scheduled-function`);
     for (const [task, expression] of [
       ["sweep", "rate(1 minute)"],
       ["digest", "rate(1 hour)"],
     ] as const) {
-      const rule = one(resourceTypes.eventRule, `hybrid-cicd-${task}-schedule`);
+      const rule = one(resourceTypes.eventRule, `${stem}-${task}-schedule`);
       expect(rule.inputs["scheduleExpression"]).toBe(expression);
-      expect(one(resourceTypes.eventTarget, `hybrid-cicd-${task}-target`).inputs).toMatchObject({
+      expect(one(resourceTypes.eventTarget, `${stem}-${task}-target`).inputs).toMatchObject({
         rule: rule.inputs["name"],
         arn: arnOf(scheduled),
         input: JSON.stringify({ task }),
       });
-      expect(one(resourceTypes.permission, `hybrid-cicd-${task}-invoke`).inputs).toMatchObject({
+      expect(one(resourceTypes.permission, `${stem}-${task}-invoke`).inputs).toMatchObject({
         principal: "events.amazonaws.com",
         sourceArn: arnOf(rule),
       });
@@ -422,9 +441,9 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
         .map((alarm) => alarm.name)
         .filter((name) => name.endsWith("-concurrency"))
         .sort(),
-    ).toEqual(["hybrid-cicd-api-concurrency", "hybrid-cicd-console-concurrency"]);
+    ).toEqual([`${stem}-api-concurrency`, `${stem}-console-concurrency`]);
     for (const alarm of alarms) expect(alarm.inputs["alarmActions"]).toEqual([topic]);
-    const metric = (name: string) => one(resourceTypes.metricAlarm, `hybrid-cicd-${name}`).inputs;
+    const metric = (name: string) => one(resourceTypes.metricAlarm, `${stem}-${name}`).inputs;
     expect(metric("api-errors")).toMatchObject({
       namespace: "AWS/Lambda",
       metricName: "Errors",
@@ -460,20 +479,70 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     }
   });
 
-  test("passes every rule of the policy pack, evaluated directly and through the pack's policies", () => {
+  test("passes every rule of the policy pack, evaluated directly and by the pack the CLI runs", async () => {
     expect(violations(evaluateRules(run.recorder.checked()))).toEqual([]);
-    expect(runPolicyPack(run.recorder)).toEqual([]);
+    const analyzer = await PolicyAnalyzer.start();
+    try {
+      expect(await analyzer.analyzeAll(run.recorder.checked())).toEqual([]);
+    } finally {
+      analyzer.close();
+    }
+  });
+
+  test(`${expected.production ? "releases the API and console gradually through CodeDeploy" : "moves the live aliases at once"}`, () => {
+    const groups = ofType("aws:codedeploy/deploymentGroup:DeploymentGroup");
+    for (const kind of ["api", "console"]) {
+      const alias = run.recorder.registration(resourceTypes.alias, `${stem}-${kind}-live`);
+      // CodeDeploy owns the alias's version once it exists: pulumi up must not undo a release or a rollback.
+      expect(alias.ignoreChanges).toEqual(expected.production ? ["functionVersion", "routingConfig"] : []);
+    }
+    if (!expected.production) {
+      expect(groups).toEqual([]);
+      expect(run.outputs["releaseTargets"]).toBeUndefined();
+      return;
+    }
+    const app = one("aws:codedeploy/application:Application", `${stem}-releases`);
+    expect(app.inputs["computePlatform"]).toBe("Lambda");
+    const api = one("aws:codedeploy/deploymentGroup:DeploymentGroup", `${stem}-api-release`).inputs;
+    expect(api).toMatchObject({
+      appName: `${stem}-releases`,
+      deploymentConfigName: "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+      deploymentStyle: { deploymentOption: "WITH_TRAFFIC_CONTROL", deploymentType: "BLUE_GREEN" },
+      autoRollbackConfiguration: {
+        enabled: true,
+        events: ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+      },
+      alarmConfiguration: {
+        enabled: true,
+        alarms: ["api-errors", "api-throttles", "api-5xx", "api-latency"].map((id) => `${stem}-${id}`),
+      },
+    });
+    const role = one(resourceTypes.rolePolicy, `${stem}-releases-grants`).inputs["policy"] as string;
+    const statements = (JSON.parse(role) as PolicyDocument).Statement;
+    expect(statements.find((entry) => entry.Sid === "ShiftLiveAlias")?.Resource).toEqual(
+      ["api", "console"].map(
+        (kind) => `${arnOf(one(resourceTypes.function, `${stem}-${kind}-function`))}:live`,
+      ),
+    );
+    expect(run.outputs["releaseTargets"]).toMatchObject({
+      api: {
+        application: `${stem}-releases`,
+        deploymentGroup: `${stem}-api-release`,
+        functionName: `${stem}-api`,
+        alias: "live",
+      },
+    });
   });
 
   test("writes a deployment record with the control-relevant settings and the pack's verdicts", () => {
-    const item = one(resourceTypes.tableItem, "hybrid-cicd-deployment-record").inputs;
+    const item = one(resourceTypes.tableItem, `${stem}-deployment-record`).inputs;
     expect(item).toMatchObject({
       tableName: `${stem}-deployments`,
       hashKey: tables.deployments.partitionKey.name,
       rangeKey: tables.deployments.sortKey.name,
     });
     expect(
-      run.recorder.registration(resourceTypes.tableItem, "hybrid-cicd-deployment-record").retainOnDelete,
+      run.recorder.registration(resourceTypes.tableItem, `${stem}-deployment-record`).retainOnDelete,
     ).toBe(true);
     const record = unmarshall(JSON.parse(item["item"] as string)) as unknown as DeploymentRecord;
     expect(record).toMatchObject({
@@ -483,20 +552,20 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
       control_plane: "hybrid-cicd",
       product_version: productVersion,
     });
-    expect(new Date(record.deployed_at).toISOString()).toBe(record.deployed_at);
+    expect(record.deployed_at).toBe(mockDeploymentTime);
     expect(record.policy.violations).toBe(0);
     expect(record.policy.rules.map((rule) => rule.rule)).toEqual(rules.map((rule) => rule.name));
     expect(record.policy.rules.find((rule) => rule.rule === "dynamodb-point-in-time-recovery")?.passed).toBe(
       tableKeys.length,
     );
-    const jobs = record.resources.find((resource) => resource.name === "hybrid-cicd-jobs");
+    const jobs = record.resources.find((resource) => resource.name === `${stem}-jobs`);
     expect(jobs?.settings).toMatchObject({
       point_in_time_recovery: true,
       encryption: "customer-managed-key",
       deletion_protection: expected.production,
       protected_in_stack: expected.production,
     });
-    const api = record.resources.find((resource) => resource.name === "hybrid-cicd-api-function");
+    const api = record.resources.find((resource) => resource.name === `${stem}-api-function`);
     expect(api?.settings).toMatchObject({
       reserved_concurrency: expected.apiReservedConcurrency,
       tracing: "Active",

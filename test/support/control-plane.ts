@@ -23,7 +23,13 @@ export interface TestControlPlane {
   /** JSON request as a user (`token` undefined = anonymous). */
   request(method: string, path: string, options?: RequestOptions): Promise<JsonResponse>;
   /** Registers an agent through the API and returns its identity. */
-  registerAgent(input?: { name?: string; region?: string; tags?: string[] }): Promise<AgentIdentity>;
+  registerAgent(input?: {
+    name?: string;
+    region?: string;
+    tags?: string[];
+    /** The environment the admin grants with the registration token (default: the server's). */
+    environment?: string;
+  }): Promise<AgentIdentity>;
   /** A signed request as an agent. */
   agentRequest(identity: AgentIdentity, method: string, path: string, body?: unknown): Promise<JsonResponse>;
   close(): Promise<void>;
@@ -130,7 +136,7 @@ export async function startTestControlPlane(
     async registerAgent(input = {}) {
       const registration = await request("POST", "/agents/registration-tokens", {
         token: await token("admin"),
-        body: {},
+        body: input.environment === undefined ? {} : { environment: input.environment },
       });
       const registered = await request("POST", "/agents/register", {
         body: {

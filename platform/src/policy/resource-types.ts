@@ -19,6 +19,7 @@ export const resourceTypes = {
   role: "aws:iam/role:Role",
   rolePolicy: "aws:iam/rolePolicy:RolePolicy",
   policy: "aws:iam/policy:Policy",
+  rolePolicyAttachment: "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
   api: "aws:apigatewayv2/api:Api",
   stage: "aws:apigatewayv2/stage:Stage",
   route: "aws:apigatewayv2/route:Route",

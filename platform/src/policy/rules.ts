@@ -163,6 +163,87 @@ function resourceWildcardAllowed(resource: string): boolean {
   return /^arn:[a-z-]+:logs:[a-z0-9-]+:\d{12}:log-group:[^*]+:log-stream:\*$/.test(resource);
 }
 
+/**
+ * A customer-managed key: a key ARN, key id or alias of the account's own. `alias/aws/<service>` names an
+ * AWS-managed key (its policy cannot be changed and it cannot be disabled), so it does not count
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#aws-managed-key).
+ */
+export function isCustomerManagedKey(value: unknown): boolean {
+  if (!nonEmptyString(value)) return false;
+  return !/(^|:)alias\/aws\//.test(value);
+}
+
+/**
+ * A source ARN that names one resource: `arn:<partition>:<service>:<region>:<account>:<resource>` with
+ * the account spelt out and a resource that is not just a wildcard. API Gateway execute-api ARNs end in
+ * stage/method/path wildcards below one API id, which stays scoped to that API.
+ */
+export function isScopedSourceArn(value: unknown): boolean {
+  if (!nonEmptyString(value)) return false;
+  const match = /^arn:[a-z-]+:[a-z0-9-]+:([a-z0-9-]*):(\d{12}):(.+)$/.exec(value);
+  if (!match) return false;
+  const resource = match[3] ?? "";
+  return !/^[*?]/.test(resource) && !/^[^/:]*[*?]/.test(resource);
+}
+
+/** A component-created resource: its URN's type chain has one of this package's components in it. */
+export function createdByControlPlane(resource: CheckedResource): boolean {
+  if (resource.urn === undefined) return true;
+  const qualifiedType = resource.urn.split("::")[2] ?? "";
+  return qualifiedType.split("$").some((type) => type.startsWith("hybrid-cicd:aws:"));
+}
+
+/**
+ * Lambda runtimes that are deprecated or past end of life: Lambda blocks creating functions on them
+ * (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html#runtimes-deprecated). Node.js 20
+ * ended in April 2026.
+ */
+export const deprecatedLambdaRuntimes: readonly string[] = [
+  "nodejs",
+  "nodejs4.3",
+  "nodejs4.3-edge",
+  "nodejs6.10",
+  "nodejs8.10",
+  "nodejs10.x",
+  "nodejs12.x",
+  "nodejs14.x",
+  "nodejs16.x",
+  "nodejs18.x",
+  "nodejs20.x",
+  "python2.7",
+  "python3.6",
+  "python3.7",
+  "python3.8",
+  "python3.9",
+  "ruby2.5",
+  "ruby2.7",
+  "ruby3.2",
+  "java8",
+  "go1.x",
+  "dotnetcore1.0",
+  "dotnetcore2.0",
+  "dotnetcore2.1",
+  "dotnetcore3.1",
+  "dotnet6",
+  "dotnet5.0",
+  "provided",
+];
+
+/** AWS-managed IAM policies (`arn:aws:iam::aws:policy/...`): their actions are AWS's to change. */
+function isAwsManagedPolicy(arn: unknown): boolean {
+  return typeof arn === "string" && /^arn:[a-z-]+:iam::aws:policy\//.test(arn);
+}
+
+/** Managed policies a role or attachment brings in (their documents are not in the stack). */
+function attachedPolicyArns(resource: CheckedResource): unknown[] {
+  if (resource.type === resourceTypes.rolePolicyAttachment) return [resource.props["policyArn"]];
+  if (resource.type === resourceTypes.role) {
+    const managed = resource.props["managedPolicyArns"];
+    return Array.isArray(managed) ? managed : [];
+  }
+  return [];
+}
+
 // ------------------------------------------------------------------------------------------- rules
 
 const tablePointInTimeRecovery: ResourceRule = {
@@ -199,7 +280,7 @@ const tableCustomerManagedKey: ResourceRule = {
   types: [resourceTypes.table],
   evaluate: (table) => {
     const encryption = record(table.props["serverSideEncryption"]);
-    return encryption?.["enabled"] === true && nonEmptyString(encryption["kmsKeyArn"])
+    return encryption?.["enabled"] === true && isCustomerManagedKey(encryption["kmsKeyArn"])
       ? pass
       : fail(`table ${table.name} is not encrypted with a customer-managed KMS key`);
   },
@@ -318,7 +399,7 @@ const secretCustomerManagedKey: ResourceRule = {
   remediation: "Give the ControlPlane a kmsKey.",
   types: [resourceTypes.secret],
   evaluate: (secret) =>
-    nonEmptyString(secret.props["kmsKeyId"])
+    isCustomerManagedKey(secret.props["kmsKeyId"])
       ? pass
       : fail(`secret ${secret.name} is not encrypted with a customer-managed KMS key`),
 };
@@ -382,7 +463,7 @@ const logGroupCustomerManagedKey: ResourceRule = {
   remediation: "Give the ControlPlane a kmsKey.",
   types: [resourceTypes.logGroup],
   evaluate: (group) =>
-    nonEmptyString(group.props["kmsKeyId"])
+    isCustomerManagedKey(group.props["kmsKeyId"])
       ? pass
       : fail(`log group ${group.name} is not encrypted with a customer-managed KMS key`),
 };
@@ -427,6 +508,8 @@ const lambdaPermissionSourceArn: ResourceRule = {
       problems.push(`permission ${permission.name} is granted to everyone`);
     if (!nonEmptyString(permission.props["sourceArn"])) {
       problems.push(`permission ${permission.name} is not scoped with a sourceArn`);
+    } else if (!isScopedSourceArn(permission.props["sourceArn"])) {
+      problems.push(`permission ${permission.name} has a sourceArn that names no single resource`);
     }
     return fromProblems(problems);
   },
@@ -446,6 +529,30 @@ const lambdaTracing: ResourceRule = {
       : fail(`function ${fn.name} has no active X-Ray tracing`),
 };
 
+const lambdaSupportedRuntime: ResourceRule = {
+  kind: "resource",
+  name: "lambda-supported-runtime",
+  description: "Lambda functions run on a runtime Lambda still supports (not deprecated, e.g. nodejs20.x).",
+  severity: "high",
+  controls: {
+    checkov: ["CKV_AWS_363"],
+    prowler: ["awslambda_function_using_supported_runtimes"],
+    awsFsbp: ["Lambda.2"],
+    soc2: ["CC7.1"],
+  },
+  remediation: "Use nodejs22.x or nodejs24.x (the ControlPlane's default is nodejs22.x).",
+  types: [resourceTypes.function],
+  evaluate: (fn) => {
+    const runtime = fn.props["runtime"];
+    if (runtime === undefined && fn.props["packageType"] === "Image") {
+      return notApplicable("container image functions bring their own runtime");
+    }
+    return typeof runtime === "string" && !deprecatedLambdaRuntimes.includes(runtime)
+      ? pass
+      : fail(`function ${fn.name} runs on the deprecated runtime ${String(runtime)}`);
+  },
+};
+
 const lambdaConcurrencyLimit: ResourceRule = {
   kind: "resource",
   name: "lambda-concurrency-limit",
@@ -462,7 +569,12 @@ const lambdaConcurrencyLimit: ResourceRule = {
   },
 };
 
-const iamResourceTypes = [resourceTypes.rolePolicy, resourceTypes.policy, resourceTypes.role];
+const iamResourceTypes = [
+  resourceTypes.rolePolicy,
+  resourceTypes.policy,
+  resourceTypes.role,
+  resourceTypes.rolePolicyAttachment,
+];
 
 const iamNoWildcardActions: ResourceRule = {
   kind: "resource",
@@ -475,10 +587,18 @@ const iamNoWildcardActions: ResourceRule = {
     awsFsbp: ["IAM.21"],
     soc2: ["CC6.1", "CC6.3"],
   },
-  remediation: "Declare the access as a grant (platform/src/grants.ts); grants expand to named actions.",
+  remediation:
+    "Declare the access as a grant (platform/src/grants.ts); grants expand to named actions. Attach no AWS-managed policies.",
   types: iamResourceTypes,
   evaluate: (resource) => {
     const problems: string[] = [];
+    for (const arn of attachedPolicyArns(resource)) {
+      if (isAwsManagedPolicy(arn)) {
+        problems.push(
+          `${resource.name}: attaches the AWS-managed policy ${arn}, whose actions are not named here`,
+        );
+      }
+    }
     for (const statement of policyDocumentsOf(resource).flatMap(policyStatements)) {
       if (statement.Effect !== "Allow") continue;
       if (statement.NotAction !== undefined)
@@ -548,6 +668,7 @@ const tagsPresent: ResourceRule = {
   remediation: "Create resources through the ControlPlane, which tags every taggable child.",
   types: taggableResourceTypes,
   evaluate: (resource, context) => {
+    if (!createdByControlPlane(resource)) return notApplicable("not created by a ControlPlane");
     const tags = tagsOf(resource);
     const missing = context.requiredTags.filter((key) => !nonEmptyString(tags[key]));
     return missing.length === 0 ? pass : fail(`${resource.name} lacks the tags ${missing.join(", ")}`);
@@ -568,6 +689,7 @@ export const rules: readonly Rule[] = [
   apiAccessLogging,
   lambdaPermissionSourceArn,
   lambdaTracing,
+  lambdaSupportedRuntime,
   lambdaConcurrencyLimit,
   iamNoWildcardActions,
   iamNoWildcardResources,

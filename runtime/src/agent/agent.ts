@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -54,6 +55,8 @@ export interface AgentOptions {
   figures: SystemFigures;
   /** Environment handed to jobs (the agent's own, minus its HYBRID_CICD_* settings). */
   jobEnvironment: NodeJS.ProcessEnv;
+  /** Where the identity file is: jobs get no variable that names it, and a HOME of their own if it lies there. */
+  identityPath?: string;
   random?: () => number;
 }
 
@@ -91,6 +94,8 @@ export class Agent {
   private draining = false;
   private shuttingDown = false;
   private current?: CurrentJob;
+  /** The Idempotency-Key of a claim whose answer was not received; repeated until one is. */
+  private claimKey?: string;
   private completed = 0;
   private readonly started = Date.now();
   private readonly stopHeartbeats = new AbortController();
@@ -274,12 +279,20 @@ export class Agent {
 
   // --- jobs ---------------------------------------------------------------------------------------
 
+  /**
+   * A claim carries an Idempotency-Key, kept until the server gives a definite answer: if a reply is lost
+   * (timeout, 5xx), the next claim repeats the key and gets the job the lost one won, not another.
+   */
   private async claim(): Promise<ClaimedJob | undefined> {
+    this.claimKey ??= randomUUID();
     const response = await this.options.client.request<ClaimedJob>(
       "POST",
       `/agents/${this.options.client.agentId}/jobs/claim`,
       {},
+      0,
+      { "idempotency-key": this.claimKey },
     );
+    if (response.status === 204 || response.status === 200) this.claimKey = undefined;
     if (response.status === 204) return undefined;
     if (response.status === 200) return response.body;
     throw new TransientFailureError(`claim answered ${response.status}: ${problemOf(response).detail ?? ""}`);
@@ -330,7 +343,7 @@ export class Agent {
       const run = new ShellRun({
         script: jobScript(job),
         cwd: dir,
-        env: this.jobEnvironment(claimed),
+        env: this.jobEnvironment(claimed, dir),
         timeoutSeconds: job.timeout_seconds,
         graceSeconds: this.intervals.cancel_grace_seconds,
         onOutput: (chunk) => logs.write(chunk),
@@ -460,9 +473,9 @@ export class Agent {
     }
   }
 
-  private jobEnvironment(claimed: ClaimedJob): NodeJS.ProcessEnv {
+  private jobEnvironment(claimed: ClaimedJob, dir: string): NodeJS.ProcessEnv {
     const { job, attempt } = claimed;
-    const env: NodeJS.ProcessEnv = { ...this.options.jobEnvironment };
+    const env = withoutIdentityPath(this.options.jobEnvironment, this.options.identityPath, dir);
     const set = (name: string, value: string | undefined) => {
       if (value !== undefined) env[name] = value;
     };
@@ -476,6 +489,34 @@ export class Agent {
     set("HYBRID_CICD_AGENT_NAME", this.options.identity.name);
     return env;
   }
+}
+
+/**
+ * A job's environment without any trace of where the agent's identity (its signing key) is: variables
+ * naming the file are dropped, and when it lies under HOME (the default,
+ * ~/.config/hybrid-cicd/agent.json) HOME and XDG_CONFIG_HOME point at the job's own directory. This
+ * hides the path, it is not isolation: run jobs as another user to keep them from the file.
+ */
+export function withoutIdentityPath(
+  base: NodeJS.ProcessEnv,
+  identityPath: string | undefined,
+  jobDir: string,
+): NodeJS.ProcessEnv {
+  if (identityPath === undefined) return { ...base };
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(base)) {
+    if (value?.includes(identityPath)) continue;
+    env[name] = value;
+  }
+  const home = base.HOME;
+  const configHome = base.XDG_CONFIG_HOME;
+  const under = (root: string | undefined) =>
+    root !== undefined && root.length > 1 && identityPath.startsWith(`${root.replace(/\/$/, "")}/`);
+  if (under(home) || under(configHome)) {
+    env.HOME = jobDir;
+    env.XDG_CONFIG_HOME = join(jobDir, ".config");
+  }
+  return env;
 }
 
 /**

@@ -61,6 +61,7 @@ export class ControlPlaneClient {
     path: string,
     body?: unknown,
     retryForMs = 0,
+    headers?: Record<string, string>,
   ): Promise<SignedResponse<T>> {
     const deadline = Date.now() + retryForMs;
     for (let failures = 0; ; failures++) {
@@ -74,6 +75,7 @@ export class ControlPlaneClient {
           path,
           body,
           {
+            headers,
             signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
           },
         );

@@ -44,6 +44,32 @@ const controlPlaneUrl = (value: string) => {
   return url.href.replace(/\/$/, "");
 };
 
+/**
+ * Plain http:// only to this machine: the registration token, the signing key and job commands would
+ * otherwise travel in clear. `--insecure` accepts it anyway (a trusted network, a TLS-terminating
+ * sidecar), knowingly.
+ */
+export function cleartextRefusal(url: string, insecure: boolean | undefined): string | undefined {
+  const parsed = new URL(url);
+  if (parsed.protocol !== "http:" || insecure === true || isLoopbackHost(parsed.hostname)) return undefined;
+  return (
+    `refusing ${url}: plain http:// to another machine would send the registration token, the agent's key ` +
+    "and job commands in clear; use https://, or pass --insecure if you accept that"
+  );
+}
+
+function refuseCleartext(url: string, insecure: boolean | undefined): void {
+  const refusal = cleartextRefusal(url, insecure);
+  if (refusal !== undefined) fail(refusal, 2);
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return (
+    host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host)
+  );
+}
+
 const tagList = (value: string) =>
   value
     .split(",")
@@ -58,6 +84,7 @@ interface RegisterOptions {
   tags: string[];
   identity: string;
   force?: boolean;
+  insecure?: boolean;
 }
 
 interface RunOptions {
@@ -65,6 +92,7 @@ interface RunOptions {
   identity: string;
   workDir?: string;
   once?: boolean;
+  insecure?: boolean;
 }
 
 /** Adds `hybrid-cicd agent register|run` (created from `program`, so they inherit its exit handling). */
@@ -85,7 +113,9 @@ export function registerAgentCommands(program: Command): Command {
     .option("--tags <tags>", "comma-separated capabilities jobs can require, e.g. linux,docker", tagList, [])
     .option("--identity <file>", "where to store the identity", defaultIdentityPath())
     .option("--force", "replace an existing identity file")
+    .option("--insecure", "allow a plain http:// URL to another machine (secrets travel in clear)")
     .action(async (options: RegisterOptions) => {
+      refuseCleartext(options.url, options.insecure);
       const identityPath = resolve(options.identity);
       const response = await fetch(`${options.url}/agents/register`, {
         method: "POST",
@@ -131,21 +161,23 @@ export function registerAgentCommands(program: Command): Command {
     .option("--identity <file>", "the identity file written by `agent register`", defaultIdentityPath())
     .option("--work-dir <dir>", "where jobs run, one fresh directory each (default: a temp dir)")
     .option("--once", "run one job, then exit (ephemeral agents)")
+    .option("--insecure", "allow a plain http:// URL to another machine (signed requests travel in clear)")
     .action(async (options: RunOptions) => {
       let identity: AgentIdentityFile;
+      const identityPath = resolve(options.identity);
       try {
-        identity = await readIdentity(resolve(options.identity));
+        identity = await readIdentity(identityPath);
       } catch (error) {
         if (error instanceof IdentityFileError) fail(error.message);
         throw error;
       }
+      refuseCleartext(options.url ?? identity.url, options.insecure);
       const env = loadEnv();
       const logger = createLogger({ name: "hybrid-cicd-agent", level: env.LOG_LEVEL }).child({
         agent_id: identity.agent_id,
       });
       const workDir = resolve(options.workDir ?? join(tmpdir(), `hybrid-cicd-agent-${identity.agent_id}`));
       const shutdown = new AbortController();
-      const identityPath = resolve(options.identity);
       const stored = identity;
       // Root key rotation: the new key is used at once and kept in the identity file for restarts.
       const keyRing = new AgentKeyRing(identity.agent_id, signingIdentity(identity).key, (secret) =>
@@ -164,6 +196,7 @@ export function registerAgentCommands(program: Command): Command {
         logger,
         figures: new SystemFigures(workDir),
         jobEnvironment: jobEnvironment(),
+        identityPath,
       });
       const onSignal = (signal: NodeJS.Signals) => {
         logger.info({ signal }, "signal received");

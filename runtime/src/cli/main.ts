@@ -9,6 +9,7 @@ import { registerAgentCommands } from "./agent";
 import { createSigninLink, createToken, start } from "./commands";
 import { parseDuration } from "./duration";
 import { registerOAuthSecretCommand } from "./oauth-secret-command";
+import { registerReportCommands } from "./report";
 import { registerSecretsCommands } from "./secrets-command";
 import { registerVerifyCommand } from "./verify";
 
@@ -67,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
   registerOAuthSecretCommand(program);
   registerSecretsCommands(program);
   registerVerifyCommand(program);
+  registerReportCommands(program);
 
   try {
     await program.parseAsync(argv);

@@ -4,6 +4,7 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { type ExportVerification, verifyExport } from "../domain/audit/audit-export";
 import { parsePublicKeys } from "../domain/audit/audit-signing";
+import { isZipFile, verifyBundleCommand } from "./report";
 
 /** Ends `verify` with an exit code; `main` returns it (like commander's own exits). */
 class VerifyExit extends Error {
@@ -31,7 +32,7 @@ export function registerVerifyCommand(program: Command): void {
     .description(
       "verify an audit export offline (hash chain and signed digests); exit 0 only if it all verifies",
     )
-    .argument("<export-file>", "a file from GET /audit/export (JSON Lines)")
+    .argument("<export-file>", "a file from GET /audit/export (JSON Lines), or an evidence bundle (.zip)")
     .option(
       "--public-key <key>",
       "trusted key: a file with the JSON of GET /audit/public-key or a PEM, or the raw base64url key itself",
@@ -61,6 +62,8 @@ export async function verifyCommand(file: string, options: VerifyOptions): Promi
     process.stderr.write(`hybrid-cicd verify: ${file} does not exist\n`);
     return 2;
   }
+  // A compliance evidence bundle (zip) is verified as a whole: manifest, signature, chain, figures.
+  if (await isZipFile(file)) return verifyBundleCommand(file, { publicKey: publicKeys, json: options.json });
   const lines = createInterface({
     input: createReadStream(file, "utf8"),
     crlfDelay: Number.POSITIVE_INFINITY,

@@ -31,6 +31,17 @@ const rate = z.union([
       return { limit: Number(limit), windowSeconds: parseDuration(window) };
     }),
 ]);
+/** A comma-separated list of environment names, e.g. `staging,production`. */
+const list = z
+  .string()
+  .max(1024)
+  .transform((value) =>
+    value
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  )
+  .pipe(z.array(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "lower-case letters, digits and dashes")).max(32));
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max).optional();
 
 export const envSchema = z.object({
@@ -79,6 +90,12 @@ export const envSchema = z.object({
     .min(1024)
     .max(1024 ** 3)
     .optional(),
+  /** Target environments agents belong to and jobs run in, comma-separated (decision 010). */
+  HYBRID_CICD_TARGET_ENVIRONMENTS: list.default(["staging", "production"]),
+  /** Which of them need a second person's approval before a job is queued (may be empty). */
+  HYBRID_CICD_APPROVAL_ENVIRONMENTS: list.default(["production"]),
+  /** How long a job may stay `cancelling` before the server marks it cancelled (its agent is not answering). */
+  HYBRID_CICD_CANCEL_DEADLINE_SECONDS: seconds(1, 24 * 3600),
   // Identity (README.md, "Sign-in, roles, tokens and sessions"). A provider is enabled by its client id; client secrets live in the secret
   // store (`oauth-client-secrets`, a JSON object by provider id), never in the environment.
   /** Session lifetimes as durations (`12h`, `7d`, or seconds). */

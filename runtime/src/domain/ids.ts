@@ -18,7 +18,7 @@ export const idPatterns: Record<IdKind, RegExp> = {
 };
 
 /**
- * Tags that route jobs to agents (`linux`, `arch=arm64`, `env:staging`): a job runs on an agent holding
+ * Tags that route jobs to agents (`linux`, `arch=arm64`; `env:` is reserved, decision 010): a job runs on an agent holding
  * all of its tags, so both sides accept exactly the same spelling.
  */
 export const tagPattern = /^[a-z0-9][a-z0-9._:/=-]*$/;

@@ -49,6 +49,11 @@ export interface LifecycleSettings {
   readonly resourceLimitPercent: number;
   /** SIGTERM → SIGKILL grace an agent gives a cancelled or timed-out job. */
   readonly cancelGraceSeconds: number;
+  /**
+   * A job still `cancelling` this long after the cancel was asked for is marked cancelled by the sweeper:
+   * its agent is not answering (it must exceed the job heartbeat interval plus the cancel grace).
+   */
+  readonly cancelDeadlineSeconds: number;
   /** Largest log chunk one upload may carry (bytes of UTF-8). */
   readonly logChunkMaxBytes: number;
   /** Log bytes kept per job; later output is dropped and `log_truncated` set on the job. */
@@ -71,6 +76,7 @@ export const defaultLifecycleSettings: LifecycleSettings = {
   deadAfterSeconds: 300,
   resourceLimitPercent: 95,
   cancelGraceSeconds: 10,
+  cancelDeadlineSeconds: 120,
   logChunkMaxBytes: 256 * 1024,
   logMaxBytes: 64 * 1024 * 1024,
   logRetentionSeconds: 90 * 24 * 3600,
@@ -99,6 +105,11 @@ export function lifecycleSettings(overrides: Partial<Record<keyof LifecycleSetti
   if (result.leaseSeconds <= result.heartbeatIntervalSeconds) {
     throw new InvalidLifecycleSettingsError(
       `the lease (${result.leaseSeconds} s) must be longer than the heartbeat interval (${result.heartbeatIntervalSeconds} s)`,
+    );
+  }
+  if (result.cancelDeadlineSeconds <= result.jobHeartbeatIntervalSeconds + result.cancelGraceSeconds) {
+    throw new InvalidLifecycleSettingsError(
+      `the cancel deadline (${result.cancelDeadlineSeconds} s) must exceed the job heartbeat interval plus the cancel grace (${result.jobHeartbeatIntervalSeconds + result.cancelGraceSeconds} s)`,
     );
   }
   if (result.deadAfterSeconds <= result.unhealthyAfterSeconds) {

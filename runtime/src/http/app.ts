@@ -12,8 +12,10 @@ import { accessRoutes } from "./routes/access";
 import { agentJobRoutes } from "./routes/agent-jobs";
 import { agentRoutes } from "./routes/agents";
 import { auditRoutes } from "./routes/audit";
+import { auditProofRoutes } from "./routes/audit-proofs";
 import { authRoutes } from "./routes/auth";
 import { jobRoutes } from "./routes/jobs";
+import { reportRoutes } from "./routes/reports";
 import { secretRoutes } from "./routes/secrets";
 import { systemRoutes } from "./routes/system";
 import { rateLimiters, securityHeaders } from "./security";
@@ -27,6 +29,8 @@ export const routes: RouteDefinition[] = [
   ...jobRoutes,
   ...agentJobRoutes,
   ...auditRoutes,
+  ...auditProofRoutes,
+  ...reportRoutes,
   ...secretRoutes,
 ];
 

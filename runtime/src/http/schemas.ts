@@ -12,3 +12,11 @@ export const tags = z
   )
   .max(maxTags)
   .default([]);
+
+/** The `Idempotency-Key` header (job creation, claims): visible ASCII. */
+export const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, "visible ASCII only")
+  .optional();

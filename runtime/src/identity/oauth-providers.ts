@@ -3,6 +3,7 @@ import type * as Oidc from "openid-client";
 import { ConfigurationError, type Env } from "../config/env";
 import { secretId, secrets } from "../secrets/catalog";
 import type { SecretStore } from "../secrets/secret-store";
+import { type ProviderId, providerIds } from "../shared/role-bindings";
 
 /**
  * Sign-in providers and the OAuth 2.0 / OpenID Connect protocol work, with `openid-client`: authorization
@@ -10,6 +11,8 @@ import type { SecretStore } from "../secrets/secret-store";
  * OAuth 2.0: its user API gives the numeric user id (the stable identity: logins can be renamed and
  * re-registered), the login (shown, never trusted) and the verified primary e-mail.
  */
+export { type ProviderId, providerIds };
+
 /**
  * openid-client is loaded on the first sign-in, not when the API starts: most requests (agents, jobs,
  * tokens) never need it, and a Lambda cold start should not pay for it (issue 14, decision 025).
@@ -23,9 +26,6 @@ function loadOidc(): Promise<typeof Oidc> {
   });
   return oidcModule;
 }
-
-export const providerIds = ["google", "github", "oidc"] as const;
-export type ProviderId = (typeof providerIds)[number];
 
 export interface ProviderSettings {
   readonly id: ProviderId;

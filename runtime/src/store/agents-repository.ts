@@ -17,6 +17,8 @@ export interface AgentRecord {
   name: string;
   region: string;
   tags: string[];
+  /** The target environment its registration token granted; it only receives jobs of it (decision 010). */
+  environment?: string;
   version?: string;
   /** Bumped on revocation: the agent's derived key changes with it. */
   key_epoch: number;
@@ -102,6 +104,20 @@ export class AgentsRepository {
         },
       },
       onOvertaken,
+    );
+  }
+
+  /** Part of a transaction that only holds while the agent exists and is not revoked (a claim). */
+  assertActive(tx: WriteTransaction, agentId: string, onRefused: () => Error): void {
+    tx.add(
+      {
+        ConditionCheck: {
+          TableName: this.table,
+          Key: { agent_id: agentId },
+          ConditionExpression: "attribute_exists(agent_id) AND attribute_not_exists(revoked_at)",
+        },
+      },
+      onRefused,
     );
   }
 

@@ -15,6 +15,10 @@ export interface CredentialRecord {
   role?: Role;
   created_at: string;
   created_by: string;
+  /** The person who issued it (an API token acts for them in the two-person rule). */
+  created_by_person?: string;
+  /** Registration tokens: the environment the agent registered with it belongs to. */
+  environment?: string;
   /** Epoch seconds; also the TTL attribute. */
   expires_at: number;
   used_at?: string;

@@ -7,6 +7,10 @@ export interface IdempotencyRecord {
   idempotency_key: string;
   request_fingerprint: string;
   resource_id: string;
+  /** Claims: the attempt the first request won, and where its log continued. */
+  attempt?: number;
+  log_offset?: number;
+  lease_expires_at?: string;
   created_at: string;
   /** Epoch seconds; TTL attribute. */
   expires_at: number;

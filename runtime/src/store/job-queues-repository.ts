@@ -7,10 +7,12 @@ import {
 import { LISTING_PARTITION } from "./schema";
 import { isConditionalCheckFailed } from "./transaction";
 
-/** A tag set that has had queued jobs: one partition of the jobs-by-queue index. */
+/** An environment's tag set that has had queued jobs: one partition of the jobs-by-queue index. */
 export interface JobQueueRecord {
   listing: typeof LISTING_PARTITION;
   queue_key: string;
+  /** Absent on queues from before environments (decision 010): no agent looks there. */
+  environment?: string;
   tags: string[];
   last_queued_at: string;
 }
@@ -26,13 +28,14 @@ export class JobQueuesRepository {
     private readonly table: string,
   ) {}
 
-  async record(queueKey: string, tags: readonly string[], now: string): Promise<void> {
+  async record(queueKey: string, environment: string, tags: readonly string[], now: string): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
         Key: { listing: LISTING_PARTITION, queue_key: queueKey },
-        UpdateExpression: "SET tags = :tags, last_queued_at = :now",
-        ExpressionAttributeValues: { ":tags": [...tags].sort(), ":now": now },
+        UpdateExpression: "SET tags = :tags, #environment = :environment, last_queued_at = :now",
+        ExpressionAttributeNames: { "#environment": "environment" },
+        ExpressionAttributeValues: { ":tags": [...tags].sort(), ":environment": environment, ":now": now },
       }),
     );
   }

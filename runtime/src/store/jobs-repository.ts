@@ -24,7 +24,9 @@ export interface JobAttempt {
   agent_id: string;
   claimed_at: string;
   ended_at?: string;
-  outcome?: TerminalJobStatus | "agent_lost";
+  outcome?: TerminalJobStatus | "agent_lost" | "agent_revoked" | "timed_out";
+  /** What the agent reported, when the job ended otherwise (a `completed` for a job being cancelled). */
+  reported_status?: TerminalJobStatus;
 }
 
 export interface JobRecord {
@@ -34,6 +36,7 @@ export interface JobRecord {
   repository?: string;
   command?: string;
   tags: string[];
+  /** The target environment (decision 010); only its agents receive the job. Absent on jobs older than that. */
   environment?: string;
   priority: number;
   timeout_seconds: number;
@@ -43,6 +46,8 @@ export interface JobRecord {
   updated_at: string;
   /** The requester (the audit actor id of whoever queued it). */
   created_by: string;
+  /** The person behind the request (a token's issuer): the two-person rule compares this. */
+  requested_by?: string;
   listing: typeof LISTING_PARTITION;
   /** 0 until the first claim; each claim makes a new attempt. */
   attempt: number;
@@ -60,6 +65,10 @@ export interface JobRecord {
   /** Present only while an agent holds the job (the sparse jobs-by-lease index). */
   lease_partition?: typeof LEASE_PARTITION;
   lease_expires_at?: string;
+  /** The server's deadline for the attempt (timeout, or cancel deadline): the sparse jobs-by-deadline index. */
+  deadline_at?: string;
+  /** The agent holding the attempt, only while leased (the sparse jobs-by-agent index). */
+  held_by?: string;
   /** Attempts that ended because their agent was lost. */
   lost_attempts?: number;
   approved_by?: string;
@@ -73,12 +82,21 @@ export interface JobRecord {
   log_truncated?: boolean;
 }
 
-/** The constant partition of the jobs-by-lease index. */
+/** The constant partition of the jobs-by-lease and jobs-by-deadline indexes. */
 export const LEASE_PARTITION = "leased";
 
-/** The jobs-by-queue partition of a tag set: `q:` + the sorted tags, comma-separated. */
-export function queueKeyOf(tags: readonly string[]): string {
-  return `q:${[...new Set(tags)].sort().join(",")}`;
+/** What a leased job carries (index keys included); all of it goes when the attempt ends. */
+const LEASE_ATTRIBUTES = ["lease_partition", "lease_expires_at", "deadline_at", "held_by"];
+
+/** A job whose environment is known (the domain fills it in for jobs older than environments). */
+export type PlacedJob = JobRecord & { environment: string };
+
+/**
+ * The jobs-by-queue partition of an environment and a tag set: `q:` + the environment + `|` + the
+ * sorted tags, comma-separated. Agents of one environment never look in another's partitions.
+ */
+export function queueKeyOf(environment: string, tags: readonly string[]): string {
+  return `q:${environment}|${[...new Set(tags)].sort().join(",")}`;
 }
 
 /**
@@ -95,9 +113,12 @@ export function queuedAtOf(queueOrder: string): string {
 }
 
 /** The attributes that put a job in the queue. */
-export function queueAttributes(job: Pick<JobRecord, "job_id" | "tags" | "priority">, queuedAt: string) {
+export function queueAttributes(
+  job: Pick<JobRecord, "job_id" | "tags" | "priority"> & { environment: string },
+  queuedAt: string,
+) {
   return {
-    queue_key: queueKeyOf(job.tags),
+    queue_key: queueKeyOf(job.environment, job.tags),
     queue_order: queueOrderOf(job.priority, job.job_id, queuedAt),
     queued_at: queuedAt,
   };
@@ -158,7 +179,7 @@ export class JobsRepository {
   claim(
     tx: WriteTransaction,
     job: JobRecord,
-    claim: { agentId: string; now: string; leaseExpiresAt: string },
+    claim: { agentId: string; now: string; leaseExpiresAt: string; deadlineAt: string },
     onLost: () => Error,
   ): number {
     const attempt = job.attempt + 1;
@@ -174,6 +195,8 @@ export class JobsRepository {
           updated_at: claim.now,
           lease_partition: LEASE_PARTITION,
           lease_expires_at: claim.leaseExpiresAt,
+          deadline_at: claim.deadlineAt,
+          held_by: claim.agentId,
         },
         setRaw: [
           "#attempts = list_append(if_not_exists(#attempts, :no_attempts), :attempt_entry)",
@@ -263,7 +286,16 @@ export class JobsRepository {
     tx: WriteTransaction,
     jobId: string,
     fence: Fence,
-    result: { status: TerminalJobStatus; exitCode?: number; errorMessage?: string; now: string },
+    result: {
+      status: TerminalJobStatus;
+      /** The status the agent reported, when the job ends otherwise (being cancelled: `cancelled`). */
+      reported?: TerminalJobStatus;
+      /** The status read: a result is only recorded on the state it was decided on. */
+      seenStatus: "running" | "cancelling";
+      exitCode?: number;
+      errorMessage?: string;
+      now: string;
+    },
     onRefused: () => Error,
   ): void {
     const index = fence.attempt - 1;
@@ -278,10 +310,20 @@ export class JobsRepository {
           exit_code: result.exitCode,
           error_message: result.errorMessage,
         },
-        setRaw: [`#attempts[${index}].ended_at = :now`, `#attempts[${index}].outcome = :outcome`],
-        remove: ["lease_partition", "lease_expires_at"],
-        condition: FENCE,
-        values: { ...fenceValues(fence), ":now": result.now, ":outcome": result.status },
+        setRaw: [
+          `#attempts[${index}].ended_at = :now`,
+          `#attempts[${index}].outcome = :outcome`,
+          ...(result.reported ? [`#attempts[${index}].reported_status = :reported`] : []),
+        ],
+        remove: LEASE_ATTRIBUTES,
+        condition: `${FENCE} AND #status = :seen_status`,
+        values: {
+          ...fenceValues(fence),
+          ":now": result.now,
+          ":outcome": result.status,
+          ":seen_status": result.seenStatus,
+          ...(result.reported ? { ":reported": result.reported } : {}),
+        },
       },
       onRefused,
     );
@@ -311,7 +353,7 @@ export class JobsRepository {
   requestCancel(
     tx: WriteTransaction,
     job: JobRecord,
-    change: { by: string; now: string },
+    change: { by: string; now: string; deadlineAt: string },
     onRefused: () => Error,
   ): void {
     this.change(
@@ -323,6 +365,7 @@ export class JobsRepository {
           cancel_requested_by: change.by,
           cancel_requested_at: change.now,
           updated_at: change.now,
+          deadline_at: change.deadlineAt,
         },
         condition: "#status = :running AND #attempt = :seen_attempt",
         values: { ":running": "running", ":seen_attempt": job.attempt },
@@ -334,8 +377,8 @@ export class JobsRepository {
   /** Segregation of duties in the write itself: the approver is never the requester. */
   approve(
     tx: WriteTransaction,
-    job: JobRecord,
-    change: { by: string; now: string },
+    job: PlacedJob,
+    change: { by: string; person: string; now: string },
     onRefused: () => Error,
   ): void {
     this.change(
@@ -349,41 +392,58 @@ export class JobsRepository {
           updated_at: change.now,
           ...queueAttributes(job, change.now),
         },
-        condition: "#status = :awaiting AND #created_by <> :approver",
-        values: { ":awaiting": "awaiting_approval", ":approver": change.by },
+        // People, not credentials: the approver's person differs from the requester's (jobs from before
+        // `requested_by` existed compare the requesting actor).
+        condition:
+          "#status = :awaiting AND #created_by <> :approver AND #created_by <> :approver_person AND " +
+          "(attribute_not_exists(#requested_by) OR #requested_by <> :approver_person)",
+        values: {
+          ":awaiting": "awaiting_approval",
+          ":approver": change.by,
+          ":approver_person": change.person,
+        },
       },
       onRefused,
     );
   }
 
   /**
-   * The sweeper's verdict on an attempt whose lease expired: only if the lease read is still the lease
-   * stored (a late heartbeat wins) and the attempt has not moved on.
+   * Ends (or queues again) an attempt its agent will not finish: the lease expired, the agent was revoked,
+   * or the server's deadline passed. Only if the attempt read is still the job's, in the state read, and
+   * (for an expired lease or deadline) the value read is still the one stored — a late heartbeat wins.
    */
-  endLostAttempt(
+  endAttempt(
     tx: WriteTransaction,
-    job: JobRecord & { lease_expires_at: string },
+    job: PlacedJob,
+    ending: {
+      /** What the attempt's `outcome` records. */
+      outcome: "agent_lost" | "agent_revoked" | "timed_out";
+      /** Counts towards `retry.agent_lost` (the agent is gone, not the job at fault). */
+      countsAsLost: boolean;
+      /** The condition that made this verdict, re-checked in the write. */
+      seen: { lease_expires_at: string } | { deadline_at: string } | { held_by: string };
+    },
     verdict:
       | { kind: "requeue"; now: string }
       | { kind: "end"; status: "failed" | "cancelled"; errorMessage: string; now: string },
     onRefused: () => Error,
   ): void {
     const index = job.attempt - 1;
+    const [seenName, seenValue] = Object.entries(ending.seen)[0] as [string, string];
     const common: Change = {
       setRaw: [
         `#attempts[${index}].ended_at = :now`,
-        `#attempts[${index}].outcome = :agent_lost`,
-        "#lost_attempts = if_not_exists(#lost_attempts, :zero) + :one",
+        `#attempts[${index}].outcome = :outcome`,
+        ...(ending.countsAsLost ? ["#lost_attempts = if_not_exists(#lost_attempts, :zero) + :one"] : []),
       ],
-      condition: "#status = :seen_status AND #attempt = :seen_attempt AND #lease_expires_at = :seen_lease",
+      condition: `#status = :seen_status AND #attempt = :seen_attempt AND #${seenName} = :seen_value`,
       values: {
         ":seen_status": job.status,
         ":seen_attempt": job.attempt,
-        ":seen_lease": job.lease_expires_at,
+        ":seen_value": seenValue,
         ":now": verdict.now,
-        ":agent_lost": "agent_lost",
-        ":zero": 0,
-        ":one": 1,
+        ":outcome": ending.outcome,
+        ...(ending.countsAsLost ? { ":zero": 0, ":one": 1 } : {}),
       },
     };
     const change: Change =
@@ -396,7 +456,7 @@ export class JobsRepository {
               // Back in line at its original place: it has waited since then.
               ...queueAttributes(job, job.queued_at ?? job.created_at),
             },
-            remove: ["agent_id", "lease_partition", "lease_expires_at", "started_at"],
+            remove: ["agent_id", "started_at", ...LEASE_ATTRIBUTES],
           }
         : {
             ...common,
@@ -406,7 +466,7 @@ export class JobsRepository {
               finished_at: verdict.now,
               error_message: verdict.errorMessage,
             },
-            remove: ["lease_partition", "lease_expires_at"],
+            remove: LEASE_ATTRIBUTES,
           };
     this.change(tx, job.job_id, change, onRefused);
   }
@@ -425,24 +485,38 @@ export class JobsRepository {
     return (result.Items ?? []) as QueuedJobKey[];
   }
 
-  /** Every queued job of one tag set (index keys only: about 100 bytes a job). */
-  async queuedKeys(queueKey: string): Promise<QueuedJobKey[]> {
-    const keys: QueuedJobKey[] = [];
+  /** Leased jobs whose server deadline passed before `now`, earliest first (index keys only). */
+  async pastDeadline(now: string, limit: number): Promise<{ job_id: string; deadline_at: string }[]> {
+    const result = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: "jobs-by-deadline",
+        KeyConditionExpression: "lease_partition = :leased AND deadline_at < :now",
+        ExpressionAttributeValues: { ":leased": LEASE_PARTITION, ":now": now },
+        Limit: limit,
+      }),
+    );
+    return (result.Items ?? []) as { job_id: string; deadline_at: string }[];
+  }
+
+  /** The jobs an agent holds right now (index keys only; the index follows the table within a moment). */
+  async heldBy(agentId: string): Promise<string[]> {
+    const ids: string[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const result = await this.doc.send(
         new QueryCommand({
           TableName: this.table,
-          IndexName: "jobs-by-queue",
-          KeyConditionExpression: "queue_key = :queue",
-          ExpressionAttributeValues: { ":queue": queueKey },
+          IndexName: "jobs-by-agent",
+          KeyConditionExpression: "held_by = :agent",
+          ExpressionAttributeValues: { ":agent": agentId },
           ExclusiveStartKey: start,
         }),
       );
-      keys.push(...((result.Items ?? []) as QueuedJobKey[]));
+      ids.push(...(result.Items ?? []).map((item) => String(item.job_id)));
       start = result.LastEvaluatedKey;
     } while (start);
-    return keys;
+    return ids;
   }
 
   /** Leased jobs whose lease ended before `now`, oldest lease first (index keys only). */
@@ -498,20 +572,5 @@ export class JobsRepository {
       ),
     );
     return { items: (result.Items ?? []) as JobRecord[], nextCursor: encodeCursor(result.LastEvaluatedKey) };
-  }
-
-  /** How many jobs match; reads index keys only (Select COUNT), page by page. */
-  async count(status?: JobStatus): Promise<number> {
-    const query = this.query(status);
-    let total = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const result = await this.doc.send(
-        new QueryCommand({ TableName: this.table, ...query, Select: "COUNT", ExclusiveStartKey: start }),
-      );
-      total += result.Count ?? 0;
-      start = result.LastEvaluatedKey;
-    } while (start);
-    return total;
   }
 }

@@ -94,6 +94,19 @@ export const tables = {
         serves:
           "the sweeper: leased jobs whose lease has expired (sparse: only leased jobs carry lease_partition)",
       },
+      "jobs-by-deadline": {
+        partitionKey: s("lease_partition"),
+        sortKey: s("deadline_at"),
+        projection: "KEYS_ONLY",
+        serves:
+          "the sweeper: leased jobs past their server deadline (timeout, or cancel deadline) even while their agent heartbeats (sparse)",
+      },
+      "jobs-by-agent": {
+        partitionKey: s("held_by"),
+        sortKey: s("job_id"),
+        projection: "KEYS_ONLY",
+        serves: "revoking an agent: the jobs it holds right now (sparse: only leased jobs carry held_by)",
+      },
     },
   },
   job_logs: {
@@ -106,7 +119,7 @@ export const tables = {
   },
   job_queues: {
     description:
-      "Every tag set that has had queued jobs (one small item each): the jobs-by-queue partitions a claiming agent and the queue metrics look in.",
+      "Every environment and tag set that has had queued jobs (one small item each): the jobs-by-queue partitions a claiming agent and the queue metrics look in. Also the job counts by status (partition `counts`, a few shards), updated in the jobs' own transactions.",
     partitionKey: s("listing"),
     sortKey: s("queue_key"),
     indexes: {},

@@ -4,10 +4,13 @@ import { AgentsRepository } from "./agents-repository";
 import { AuditChain, type AuditSealing } from "./audit-chain";
 import { AuditRepository } from "./audit-repository";
 import { CredentialsRepository } from "./credentials-repository";
+import { DeploymentsRepository } from "./deployments-repository";
 import { IdempotencyRepository } from "./idempotency-repository";
+import { JobCountsRepository } from "./job-counts-repository";
 import { JobLogsRepository } from "./job-logs-repository";
 import { JobQueuesRepository } from "./job-queues-repository";
 import { JobsRepository } from "./jobs-repository";
+import { MerkleRepository } from "./merkle-repository";
 import { NoncesRepository } from "./nonces-repository";
 import { OAuthFlowsRepository } from "./oauth-flows-repository";
 import { RateLimitsRepository } from "./rate-limits-repository";
@@ -37,6 +40,7 @@ export class Store {
   readonly jobs: JobsRepository;
   readonly jobLogs: JobLogsRepository;
   readonly jobQueues: JobQueuesRepository;
+  readonly jobCounts: JobCountsRepository;
   readonly credentials: CredentialsRepository;
   readonly nonces: NoncesRepository;
   readonly idempotency: IdempotencyRepository;
@@ -45,6 +49,10 @@ export class Store {
   readonly rateLimits: RateLimitsRepository;
   readonly secretRotations: SecretRotationsRepository;
   readonly audit: AuditRepository;
+  /** Merkle frontiers of the audit chain and the event hashes proofs are built from. */
+  readonly merkle: MerkleRepository;
+  /** Deployment records written by the platform at `pulumi up` (read by compliance reports). */
+  readonly deployments: DeploymentsRepository;
   /** Appends the audit events of every committed transaction (same TransactWriteItems). */
   readonly auditChain: AuditChain;
 
@@ -59,10 +67,13 @@ export class Store {
     this.jobs = new JobsRepository(doc, this.tables.jobs);
     this.jobLogs = new JobLogsRepository(doc, this.tables.job_logs);
     this.jobQueues = new JobQueuesRepository(doc, this.tables.job_queues);
+    this.jobCounts = new JobCountsRepository(doc, this.tables.job_queues);
     this.credentials = new CredentialsRepository(doc, this.tables.credentials);
     this.nonces = new NoncesRepository(doc, this.tables.nonces);
     this.idempotency = new IdempotencyRepository(doc, this.tables.idempotency);
     this.audit = new AuditRepository(doc, this.tables.audit, this.tables.audit_digests);
+    this.merkle = new MerkleRepository(doc, this.tables.audit, this.tables.audit_digests);
+    this.deployments = new DeploymentsRepository(doc, this.tables.deployments);
     this.auditChain = new AuditChain(doc, this.audit, {
       sealing: options.sealing,
       environment: options.environment ?? "local",

@@ -14,7 +14,16 @@ export type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"
 export interface AuditDraft {
   /** Dotted verb, e.g. `job.create`, `session.create`, `agent.revoke`. */
   action: string;
-  actor: { type: "user" | "agent" | "system" | "anonymous"; id: string; ip?: string; user_agent?: string };
+  actor: {
+    type: "user" | "agent" | "system" | "anonymous";
+    id: string;
+    /** The credential used: `session:<id>` or `api_token:<id>` (non-secret hash prefixes). */
+    credential?: string;
+    /** The person an API token acts for (its issuer), when that is not `id`. */
+    on_behalf_of?: string;
+    ip?: string;
+    user_agent?: string;
+  };
   target: { type: string; id: string };
   outcome: "success" | "denied" | "error";
   request_id?: string;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -29,11 +30,15 @@ export interface RegistrationOptions {
   readonly custom: boolean;
   readonly protect: boolean;
   readonly retainOnDelete: boolean;
+  readonly replaceOnChanges: readonly string[];
+  readonly ignoreChanges: readonly string[];
   readonly parent: string;
   readonly dependencies: readonly string[];
   readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
   urn?: string;
 }
+
+export const mockDeploymentTime = "2026-11-30T06:00:00Z";
 
 /** The outputs AWS computes for a resource, by type. */
 function computedOutputs(
@@ -44,8 +49,13 @@ function computedOutputs(
   const physical = typeof inputs["name"] === "string" ? (inputs["name"] as string) : name;
   const region = mockRegion;
   const account = mockAccount;
-  const slug = name.replace(/[^a-zA-Z0-9]/g, "").slice(-10);
+  // A short id per logical name (two names ending alike must not share one).
+  const slug = createHash("sha256").update(name).digest("hex").slice(0, 10);
   switch (type) {
+    // The provider keeps the creation time while the triggers stay the same; the mocks stand for a
+    // stack whose state already holds it.
+    case "time:index/static:Static":
+      return { rfc3339: mockDeploymentTime, unix: Date.parse(mockDeploymentTime) / 1000 };
     case "aws:dynamodb/table:Table":
       return { arn: `arn:aws:dynamodb:${region}:${account}:table/${physical}`, name: physical };
     case "aws:secretsmanager/secret:Secret": {
@@ -144,6 +154,8 @@ export class ResourceRecorder {
       getCustom(): boolean;
       getProtect(): boolean;
       getRetainondelete(): boolean;
+      getReplaceonchangesList(): string[];
+      getIgnorechangesList(): string[];
       getParent(): string;
       getDependenciesList(): string[];
       getPropertydependenciesMap(): {
@@ -164,6 +176,8 @@ export class ResourceRecorder {
         custom: request.getCustom(),
         protect: request.getProtect(),
         retainOnDelete: request.getRetainondelete(),
+        replaceOnChanges: request.getReplaceonchangesList(),
+        ignoreChanges: request.getIgnorechangesList(),
         parent: request.getParent(),
         dependencies: request.getDependenciesList(),
         propertyDependencies,

@@ -23,7 +23,12 @@ await pulumi.runtime.setMocks(
       types.push(type);
       return {
         id: `${name}-id`,
-        state: { ...inputs, arn: `arn:aws:mock:eu-west-1:123456789012:${name}`, version: "1" },
+        state: {
+          ...inputs,
+          arn: `arn:aws:mock:eu-west-1:123456789012:${name}`,
+          version: "1",
+          rfc3339: "2026-11-30T06:00:00Z",
+        },
       };
     },
     call: ({ token }) =>

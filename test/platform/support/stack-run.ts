@@ -1,12 +1,4 @@
-import type {
-  ReportViolation,
-  ResourceValidationArgs,
-  ResourceValidationPolicy,
-  StackValidationArgs,
-  StackValidationPolicy,
-} from "@pulumi/policy";
 import * as pulumi from "@pulumi/pulumi";
-import { policies } from "../../../platform/src/policy/pack";
 import { type ResourceRecorder, resolved, settle, stackConfig, useMocks } from "./pulumi-mocks";
 
 export interface StackRun {
@@ -34,7 +26,7 @@ export async function runStackFile(
     ...extraConfig,
   };
   const recorder = await useMocks(stack, config, ["hybrid-cicd:oauthClientSecrets"]);
-  const { default: program } = await import("../../../platform/src/stack");
+  const { controlPlaneStack: program } = await import("../../../platform/src/control-plane-stack");
   const outputs = await runProgram(recorder, program);
   return { recorder, outputs: outputs as Record<string, unknown> };
 }
@@ -69,76 +61,6 @@ export async function runProgram<T>(
     process.off("unhandledRejection", onFailure);
     Error.prepareStackTrace = prepareStackTrace;
   }
-}
-
-export interface ReportedViolation {
-  readonly policy: string;
-  readonly message: string;
-  readonly resource?: string;
-}
-
-class NotApplicable extends Error {}
-
-/**
- * Runs the policy pack's policies (exactly the objects the pack serves) over recorded resources, the
- * way the analyzer calls them: each resource policy per resource, each stack policy once.
- */
-export function runPolicyPack(recorder: ResourceRecorder): ReportedViolation[] {
-  const reported: ReportedViolation[] = [];
-  const checked = recorder.checked();
-  const notApplicable = (): never => {
-    throw new NotApplicable();
-  };
-  for (const policy of policies) {
-    if ("validateResource" in policy && policy.validateResource) {
-      const validate = policy.validateResource as NonNullable<ResourceValidationPolicy["validateResource"]>;
-      const validators = Array.isArray(validate) ? validate : [validate];
-      for (const resource of checked) {
-        const report: ReportViolation = (message) =>
-          reported.push({ policy: policy.name, message, resource: resource.name });
-        const args = {
-          type: resource.type,
-          name: resource.name,
-          urn: resource.urn ?? "",
-          props: resource.props as Record<string, unknown>,
-          opts: { protect: resource.protect ?? false },
-          getConfig: () => ({}),
-          notApplicable,
-        } as unknown as ResourceValidationArgs;
-        for (const validator of validators) {
-          try {
-            validator(args, report);
-          } catch (error) {
-            if (!(error instanceof NotApplicable)) throw error;
-          }
-        }
-      }
-    }
-    if ("validateStack" in policy) {
-      const report: ReportViolation = (message, urn) =>
-        reported.push({ policy: policy.name, message, resource: checked.find((r) => r.urn === urn)?.name });
-      const args = {
-        resources: checked.map((resource) => ({
-          type: resource.type,
-          name: resource.name,
-          urn: resource.urn ?? "",
-          props: resource.props,
-          opts: { protect: resource.protect ?? false },
-          propertyDependencies: Object.fromEntries(
-            Object.entries(resource.propertyDependencies ?? {}).map(([key, urns]) => [
-              key,
-              urns.map((urn) => ({ urn })),
-            ]),
-          ),
-          dependencies: [],
-        })),
-        getConfig: () => ({}),
-        notApplicable,
-      } as unknown as StackValidationArgs;
-      (policy as StackValidationPolicy).validateStack(args, report);
-    }
-  }
-  return reported;
 }
 
 /** A DynamoDB item (wire format) as plain JSON. */

@@ -61,6 +61,7 @@ export class CredentialsService {
       provider: "api-token",
       via: "api_token",
       credential_id: record.credential_id,
+      ...(record.created_by_person === undefined ? {} : { person: record.created_by_person }),
     };
   }
 

@@ -3,7 +3,7 @@ import { generateToken, hashToken, type TokenKind } from "../../identity/tokens"
 import type { CredentialKind, CredentialRecord } from "../../store/credentials-repository";
 import type { Store } from "../../store/store";
 import { ConflictError } from "../errors";
-import { auditActor, epochSeconds, type RequestContext } from "../principal";
+import { auditActor, epochSeconds, personOf, type RequestContext } from "../principal";
 
 const tokenKinds: Record<CredentialKind, TokenKind> = {
   api: "apiToken",
@@ -21,6 +21,8 @@ export async function issueCredential(
     kind: CredentialKind;
     name: string;
     role?: Role;
+    /** Registration tokens: the environment their agent will belong to. */
+    environment?: string;
     ttlSeconds: number;
     now: Date;
     context: RequestContext;
@@ -37,6 +39,10 @@ export async function issueCredential(
     ...(input.role === undefined ? {} : { role: input.role }),
     created_at: input.now.toISOString(),
     created_by: auditActor(input.context).id,
+    // A token issued by a person acts for that person in the two-person rule; one minted at the machine
+    // (CLI) is its own person.
+    ...(input.context.principal?.type === "user" ? { created_by_person: personOf(input.context) } : {}),
+    ...(input.environment === undefined ? {} : { environment: input.environment }),
     expires_at: epochSeconds(input.now) + input.ttlSeconds,
   };
   const tx = store.transaction();

@@ -1,6 +1,6 @@
-import { ConfigurationError } from "../../config/env";
-import { providerIds, type VerifiedIdentity } from "../../identity/oauth-providers";
-import { type Role, roles } from "../../identity/permissions";
+import type { VerifiedIdentity } from "../../identity/oauth-providers";
+import type { Role } from "../../identity/permissions";
+import { githubLoginRefusal, normalizeSubject } from "../../shared/role-bindings";
 import type { RoleBindingRecord } from "../../store/role-bindings-repository";
 import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
@@ -28,38 +28,8 @@ export interface RoleBindingView {
   updated_by?: string;
 }
 
-const emailPattern = /^[^\s@:,=]{1,64}@[a-z0-9.-]{1,253}\.[a-z]{2,63}$/;
-const domainPattern = /^[a-z0-9.-]{1,253}\.[a-z]{2,63}$/;
-const githubUserId = /^[1-9][0-9]{0,19}$/;
-
-/** What to say to someone who still writes `github:<login>`. */
-export const githubLoginRefusal =
-  "GitHub identities are bound by numeric user id, not login (logins can be renamed and re-registered): " +
-  "write github-id:<id>; the id of a login is the `id` of https://api.github.com/users/<login>";
-const opaqueSubject = /^[\x21-\x7e]{1,255}$/;
-
-/** The canonical form of a subject, or undefined when it is not one. */
-export function normalizeSubject(text: string): string | undefined {
-  const separator = text.indexOf(":");
-  if (separator <= 0) return undefined;
-  const kind = text.slice(0, separator).toLowerCase();
-  const value = text.slice(separator + 1);
-  switch (kind) {
-    case "email":
-      return emailPattern.test(value.toLowerCase()) ? `email:${value.toLowerCase()}` : undefined;
-    case "domain":
-      return domainPattern.test(value.toLowerCase()) ? `domain:${value.toLowerCase()}` : undefined;
-    case "github-id":
-      return githubUserId.test(value) ? `github-id:${value}` : undefined;
-    case "github":
-      return undefined;
-    default:
-      // OIDC subjects are case-sensitive opaque strings.
-      return (providerIds as readonly string[]).includes(kind) && opaqueSubject.test(value)
-        ? `${kind}:${value}`
-        : undefined;
-  }
-}
+// The pure parsing lives in a shared module the platform imports too.
+export { githubLoginRefusal, normalizeSubject, parseConfiguredBindings } from "../../shared/role-bindings";
 
 /** The user id of a verified identity, e.g. `github-id:583231` or `google:1134...`. */
 export const userIdOf = (identity: VerifiedIdentity): string =>
@@ -84,31 +54,6 @@ export function subjectsOf(identity: VerifiedIdentity): string[] {
 }
 
 /** Parses `subject=role,subject=role` (whitespace and newlines allowed as separators too). */
-export function parseConfiguredBindings(text: string): Map<string, Role> {
-  const bindings = new Map<string, Role>();
-  for (const entry of text.split(/[,\s]+/).filter(Boolean)) {
-    const at = entry.lastIndexOf("=");
-    const subject = normalizeSubject(entry.slice(0, Math.max(at, 0)));
-    const role = entry.slice(at + 1) as Role;
-    if (/^github:/i.test(entry)) {
-      throw new ConfigurationError(
-        `invalid configuration: HYBRID_CICD_ROLE_BINDINGS entry "${entry}": ${githubLoginRefusal}`,
-      );
-    }
-    if (at <= 0 || !subject || !roles.includes(role)) {
-      throw new ConfigurationError(
-        `invalid configuration: HYBRID_CICD_ROLE_BINDINGS entry "${entry}" is not <subject>=<role> ` +
-          `(subjects: email:<address>, domain:<domain>, github-id:<id>, google:<sub>, oidc:<sub>; roles: ${roles.join(", ")})`,
-      );
-    }
-    if (bindings.has(subject) && bindings.get(subject) !== role) {
-      throw new ConfigurationError(`invalid configuration: HYBRID_CICD_ROLE_BINDINGS binds ${subject} twice`);
-    }
-    bindings.set(subject, role);
-  }
-  return bindings;
-}
-
 export class RoleBindings {
   private readonly configuredAdmins: number;
 

@@ -4,8 +4,15 @@ import type { AgentRecord, ResourceFigures } from "../../store/agents-repository
 import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
 import { issueCredential } from "../access/issue-credential";
+import {
+  assertNoEnvironmentTags,
+  defaultTargetEnvironments,
+  resolveEnvironment,
+  type TargetEnvironments,
+} from "../environments";
 import { ConflictError, NotFoundError, UnauthenticatedError } from "../errors";
 import { newId } from "../ids";
+import { abandonAttempt, placed } from "../jobs/attempt-endings";
 import { auditActor, type Clock, type RequestContext } from "../principal";
 import { defaultLifecycleSettings, type LifecycleSettings, settings } from "../settings";
 import { type AgentHealth, agentHealth } from "./agent-health";
@@ -16,6 +23,8 @@ export interface AgentView {
   name: string;
   region: string;
   tags: string[];
+  /** Granted by the registration token; the agent only receives jobs of this environment. */
+  environment: string;
   version?: string;
   status: AgentHealth;
   key_epoch: number;
@@ -40,21 +49,33 @@ export class AgentsService {
     private readonly keys: WorkloadKeys,
     private readonly clock: Clock,
     private readonly lifecycle: LifecycleSettings = defaultLifecycleSettings,
+    private readonly environments: TargetEnvironments = defaultTargetEnvironments,
   ) {}
 
+  /**
+   * A one-time registration token. The admin chooses the environment the agent will belong to (default:
+   * the one that needs no approval); the agent cannot choose it.
+   */
   async createRegistrationToken(
     context: RequestContext,
     ttlSeconds: number = settings.registrationToken.defaultTtlSeconds,
+    requestedEnvironment?: string,
   ) {
+    const environment = resolveEnvironment(this.environments, requestedEnvironment);
     const { token, expiresAt } = await issueCredential(this.store, {
       kind: "registration",
       name: "agent registration",
+      environment,
       ttlSeconds,
       now: this.clock(),
       context,
-      audit: { action: "agent.registration_token.create", targetType: "registration_token" },
+      audit: {
+        action: "agent.registration_token.create",
+        targetType: "registration_token",
+        details: { environment },
+      },
     });
-    return { token, expires_at: expiresAt };
+    return { token, expires_at: expiresAt, environment };
   }
 
   /**
@@ -65,12 +86,17 @@ export class AgentsService {
     const refused = () =>
       new UnauthenticatedError("the registration token is invalid, expired or already used");
     if (!looksLike("registrationToken", input.registration_token)) throw refused();
+    assertNoEnvironmentTags(input.tags);
     const now = this.clock();
+    // The token says which environment; consuming it below (conditional) proves it is still unused.
+    const token = await this.store.credentials.get(hashToken(input.registration_token));
+    if (token?.kind !== "registration") throw refused();
     const agent: AgentRecord = {
       agent_id: newId("agent"),
       name: input.name,
       region: input.region,
       tags: [...new Set(input.tags)].sort(),
+      environment: token.environment ?? this.environments.default,
       version: input.version,
       key_epoch: 0,
       registered_at: now.toISOString(),
@@ -98,6 +124,7 @@ export class AgentsService {
         name: agent.name,
         region: agent.region,
         tags: agent.tags,
+        environment: agent.environment,
         registration_token: agent.registered_by,
         key_epoch: agent.key_epoch,
       },
@@ -105,6 +132,7 @@ export class AgentsService {
     await this.store.commit(tx);
     return {
       agent_id: agent.agent_id,
+      environment: agent.environment,
       workload_identity_secret: encodeAgentSecret(key),
       ...this.intervals(),
     };
@@ -129,8 +157,9 @@ export class AgentsService {
       name: agent.name,
       region: agent.region,
       tags: agent.tags,
+      environment: agentEnvironment(agent, this.environments),
       key_epoch: agent.key_epoch,
-      deployment_targets: agent.tags.filter((tag) => tag.startsWith("env:")).map((tag) => tag.slice(4)),
+      deployment_targets: [agentEnvironment(agent, this.environments)],
       schedule_interval_seconds: this.lifecycle.claimIntervalSeconds,
       ...this.intervals(),
       ...(keyRotation ? { key_rotation: keyRotation } : {}),
@@ -247,7 +276,12 @@ export class AgentsService {
     return { agents: agents.slice(0, options.limit), next_cursor: nextCursor };
   }
 
-  async revoke(agentId: string, context: RequestContext): Promise<AgentView> {
+  /**
+   * Revokes an agent: its key stops working at once, and the jobs it holds end now rather than when
+   * their leases run out — failed "agent revoked", or queued again where the job asked for
+   * `retry.agent_lost` (each its own audited transaction; anything missed is the sweeper's at lease end).
+   */
+  async revoke(agentId: string, context: RequestContext): Promise<AgentView & { jobs_ended: number }> {
     if (!(await this.store.agents.get(agentId))) throw new NotFoundError(`agent ${agentId} does not exist`);
     const tx = this.store.transaction();
     this.store.agents.revoke(
@@ -265,7 +299,24 @@ export class AgentsService {
       request_id: context.requestId,
     });
     await this.store.commit(tx);
-    return this.get(agentId);
+    let ended = 0;
+    for (const jobId of await this.store.jobs.heldBy(agentId)) {
+      const job = await this.store.jobs.get(jobId);
+      if (!job || job.held_by !== agentId) continue;
+      const outcome = await abandonAttempt(
+        this.store,
+        placed(job, this.environments),
+        { kind: "agent_revoked", agent_id: agentId },
+        {
+          now: this.clock(),
+          lifecycle: this.lifecycle,
+          actor: auditActor(context),
+          requestId: context.requestId,
+        },
+      );
+      if (outcome !== "skipped") ended++;
+    }
+    return { ...(await this.get(agentId)), jobs_ended: ended };
   }
 
   /** The keys a signature with `keyid` = agentId may verify with; undefined when unknown or revoked. */
@@ -292,6 +343,7 @@ export class AgentsService {
       name: agent.name,
       region: agent.region,
       tags: agent.tags,
+      environment: agentEnvironment(agent, this.environments),
       version: agent.version,
       status: agentHealth(agent, this.clock(), this.lifecycle),
       key_epoch: agent.key_epoch,
@@ -301,4 +353,9 @@ export class AgentsService {
       revoked_at: agent.revoked_at ?? null,
     };
   }
+}
+
+/** Agents registered before environments existed belong to the default one. */
+export function agentEnvironment(agent: AgentRecord, environments: TargetEnvironments): string {
+  return agent.environment ?? environments.default;
 }

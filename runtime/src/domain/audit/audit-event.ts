@@ -63,6 +63,11 @@ export interface DigestPayload {
   reason: "interval" | "on_demand" | "export";
   /** How often digests are made, so a verifier can tell a quiet interval from a deleted digest. */
   interval_seconds: number;
+  /**
+   * RFC 9162 Merkle tree head of events 1..head_seq (hex; decision 020). Absent on digests signed
+   * before Merkle roots existed.
+   */
+  merkle_root?: string;
 }
 
 export interface AuditDigest extends DigestPayload {

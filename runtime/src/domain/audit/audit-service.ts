@@ -24,6 +24,7 @@ import {
 import { type AuditSigningKeys, signDigest } from "./audit-signing";
 import { ChainVerifier, type VerificationReport } from "./chain-verifier";
 import { type DeniedRequest, DeniedRequests } from "./denied-requests";
+import { MerkleTrees } from "./merkle-proofs";
 
 export interface AuditServiceOptions {
   environment: string;
@@ -58,6 +59,8 @@ const DIGEST_ATTEMPTS = 5;
  */
 export class AuditService {
   readonly denied: DeniedRequests;
+  /** Merkle roots of digests and proofs against them (decision 020). */
+  readonly merkle: MerkleTrees;
   private readonly chain = MAIN_CHAIN;
   private readonly intervalSeconds: number;
 
@@ -67,6 +70,7 @@ export class AuditService {
     private readonly options: AuditServiceOptions,
   ) {
     this.intervalSeconds = options.digestIntervalSeconds ?? settings.audit.digestIntervalSeconds;
+    this.merkle = new MerkleTrees(store, this.chain);
     this.denied = new DeniedRequests({
       windowSeconds: settings.audit.deniedWindowSeconds,
       maxKeys: settings.audit.deniedMaxKeys,
@@ -137,6 +141,7 @@ export class AuditService {
         key_id: signer.keyId,
         reason,
         interval_seconds: this.intervalSeconds,
+        ...(await this.merkleRoot(head?.seq ?? 0)),
       };
       const digest = signDigest(payload, signer);
       if (await this.store.audit.putDigest(this.chain, digest)) {
@@ -146,6 +151,20 @@ export class AuditService {
       // Another process signed first: sign again on top of its digest (and the head it saw).
       if (attempt >= DIGEST_ATTEMPTS)
         throw new Error("could not store an audit digest: digest_seq kept moving");
+    }
+  }
+
+  /**
+   * The Merkle root of events 1..size for a digest (decision 020). A chain with a missing event has no
+   * tree: the digest is then signed without a root, so digests keep coming and verification reports
+   * the gap.
+   */
+  private async merkleRoot(size: number): Promise<{ merkle_root?: string }> {
+    try {
+      return { merkle_root: await this.merkle.rootAt(size) };
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, "audit digest signed without a Merkle root");
+      return {};
     }
   }
 

@@ -6,9 +6,11 @@ import {
   type TerminalJobStatus,
 } from "../../store/jobs-repository";
 import type { Store } from "../../store/store";
+import { agentEnvironment } from "../agents/agents-service";
+import { defaultTargetEnvironments, type TargetEnvironments } from "../environments";
 import { NotFoundError, ServiceUnavailableError, UnauthenticatedError } from "../errors";
 import { auditActor, type Clock, epochSeconds, type RequestContext } from "../principal";
-import { defaultLifecycleSettings, type LifecycleSettings } from "../settings";
+import { defaultLifecycleSettings, type LifecycleSettings, settings } from "../settings";
 import {
   JobNotLeasedError,
   JobNotRunningError,
@@ -82,6 +84,7 @@ export class AgentJobsService {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly lifecycle: LifecycleSettings = defaultLifecycleSettings,
+    private readonly environments: TargetEnvironments = defaultTargetEnvironments,
   ) {}
 
   /** Jobs a claim in this process is trying right now: other claims here skip them. */
@@ -94,24 +97,58 @@ export class AgentJobsService {
    * most one agent per attempt. Concurrent claims in one process never try the same job (each takes
    * the first one no other claim here is trying), so they keep the exact order without wasting writes;
    * across processes (Lambda instances) the write's condition decides and the loser takes the next job.
+   *
+   * With an `idempotencyKey`, a repeat of a claim that won a job (say its reply was lost) returns the same
+   * job and attempt instead of claiming another and orphaning the first.
    */
-  async claim(agentId: string, context: RequestContext): Promise<ClaimedJob | undefined> {
+  async claim(
+    agentId: string,
+    context: RequestContext,
+    idempotencyKey?: string,
+  ): Promise<ClaimedJob | undefined> {
     this.claimsInFlight++;
     try {
-      return await this.claimNext(agentId, context);
+      const scopedKey =
+        idempotencyKey === undefined ? undefined : `agent:${agentId}#jobs.claim#${idempotencyKey}`;
+      if (scopedKey !== undefined) {
+        const replay = await this.replayClaim(scopedKey);
+        if (replay) return replay;
+      }
+      return await this.claimNext(agentId, context, scopedKey);
     } finally {
       this.claimsInFlight--;
     }
   }
 
-  private async claimNext(agentId: string, context: RequestContext): Promise<ClaimedJob | undefined> {
+  private async replayClaim(scopedKey: string): Promise<ClaimedJob | undefined> {
+    const first = await this.store.idempotency.get(scopedKey);
+    if (!first || first.attempt === undefined) return undefined;
+    const job = await this.requireJob(first.resource_id);
+    return {
+      job: jobView(job),
+      attempt: first.attempt,
+      lease_expires_at:
+        job.attempt === first.attempt && job.lease_expires_at
+          ? job.lease_expires_at
+          : (first.lease_expires_at ?? first.created_at),
+      log_offset: first.log_offset ?? 0,
+    };
+  }
+
+  private async claimNext(
+    agentId: string,
+    context: RequestContext,
+    scopedKey: string | undefined,
+  ): Promise<ClaimedJob | undefined> {
     const agent = await this.store.agents.get(agentId);
     if (!agent || agent.revoked_at) {
       throw new UnauthenticatedError("the agent is unknown or revoked", "Signature");
     }
+    // An agent only ever sees its own environment's queues (decision 010).
+    const environment = agentEnvironment(agent, this.environments);
     const agentTags = new Set(agent.tags);
-    const queues = (await this.store.jobQueues.list()).filter((queue) =>
-      queue.tags.every((tag) => agentTags.has(tag)),
+    const queues = (await this.store.jobQueues.list()).filter(
+      (queue) => queue.environment === environment && queue.tags.every((tag) => agentTags.has(tag)),
     );
     if (queues.length === 0) return undefined;
     // Jobs this claim saw taken (or not claimable): the index may lag behind the table for a moment.
@@ -133,8 +170,14 @@ export class AgentJobsService {
         this.reserved.add(candidate.job_id);
         try {
           const job = await this.store.jobs.get(candidate.job_id);
-          if (job?.status !== "queued" || !job.tags.every((tag) => agentTags.has(tag))) continue;
-          const claimed = await this.tryClaim(job, agentId, context);
+          if (
+            job?.status !== "queued" ||
+            (job.environment ?? this.environments.default) !== environment ||
+            !job.tags.every((tag) => agentTags.has(tag))
+          ) {
+            continue;
+          }
+          const claimed = await this.tryClaim(job, agentId, context, scopedKey);
           if (claimed) return claimed;
         } finally {
           this.reserved.delete(candidate.job_id);
@@ -149,16 +192,45 @@ export class AgentJobsService {
     return undefined;
   }
 
-  private async tryClaim(job: JobRecord, agentId: string, context: RequestContext) {
+  private async tryClaim(
+    job: JobRecord,
+    agentId: string,
+    context: RequestContext,
+    scopedKey: string | undefined,
+  ): Promise<ClaimedJob | undefined> {
     const now = this.clock();
     const leaseExpiresAt = new Date(now.getTime() + this.lifecycle.leaseSeconds * 1000).toISOString();
+    const deadlineAt = this.deadlineFrom(now, job);
     const tx = this.store.transaction();
     const attempt = this.store.jobs.claim(
       tx,
       job,
-      { agentId, now: now.toISOString(), leaseExpiresAt },
+      { agentId, now: now.toISOString(), leaseExpiresAt, deadlineAt },
       () => new JobChangedError(),
     );
+    // Revoked between the read above and this write: the write's condition refuses it.
+    this.store.agents.assertActive(
+      tx,
+      agentId,
+      () => new UnauthenticatedError("the agent is unknown or revoked", "Signature"),
+    );
+    this.store.jobCounts.move(tx, "queued", "running");
+    if (scopedKey !== undefined) {
+      this.store.idempotency.claim(
+        tx,
+        {
+          idempotency_key: scopedKey,
+          request_fingerprint: "jobs.claim",
+          resource_id: job.job_id,
+          attempt,
+          log_offset: job.log_size ?? 0,
+          lease_expires_at: leaseExpiresAt,
+          created_at: now.toISOString(),
+          expires_at: epochSeconds(now) + settings.idempotency.ttlSeconds,
+        },
+        () => new ClaimKeyTaken(),
+      );
+    }
     const queuedAt = job.queued_at ?? job.created_at;
     tx.audit({
       action: "job.claim",
@@ -176,9 +248,28 @@ export class AgentJobsService {
     try {
       await this.store.commit(tx);
     } catch (error) {
-      // Another agent won this attempt (or its write collided with ours): nothing changed; next job.
-      if (error instanceof JobChangedError || error instanceof ServiceUnavailableError) return undefined;
-      throw error;
+      // Another agent won this attempt: nothing changed; next job.
+      if (error instanceof JobChangedError) return undefined;
+      // A concurrent request with the same key won: answer what it won.
+      if (error instanceof ClaimKeyTaken && scopedKey !== undefined) {
+        const replay = await this.replayClaim(scopedKey);
+        if (replay) return replay;
+        throw new ServiceUnavailableError("a claim with this Idempotency-Key is in progress; retry");
+      }
+      if (error instanceof UnauthenticatedError) throw error;
+      // Anything else may have landed (a timeout, a lost reply): look before moving on, so a job this
+      // agent now holds is not abandoned while it claims another.
+      const after = await this.store.jobs.get(job.job_id);
+      const held = after?.attempts?.find((entry) => entry.attempt === attempt);
+      if (held?.agent_id === agentId && held.claimed_at === now.toISOString()) {
+        return this.claimedView(after!, attempt, leaseExpiresAt, job.log_size ?? 0);
+      }
+      if (after && after.attempt !== job.attempt) return undefined; // another agent's attempt
+      throw error instanceof ServiceUnavailableError
+        ? error
+        : new ServiceUnavailableError(
+            "the claim could not be confirmed; retry (with the same Idempotency-Key)",
+          );
     }
     const claimed: JobRecord = {
       ...job,
@@ -188,17 +279,32 @@ export class AgentJobsService {
       started_at: now.toISOString(),
       updated_at: now.toISOString(),
       lease_expires_at: leaseExpiresAt,
+      deadline_at: deadlineAt,
       attempts: [...(job.attempts ?? []), { attempt, agent_id: agentId, claimed_at: now.toISOString() }],
       log_size: job.log_size ?? 0,
     };
     delete claimed.queue_key;
     delete claimed.queue_order;
-    return {
-      job: jobView(claimed),
-      attempt,
-      lease_expires_at: leaseExpiresAt,
-      log_offset: claimed.log_size ?? 0,
-    };
+    return this.claimedView(claimed, attempt, leaseExpiresAt, claimed.log_size ?? 0);
+  }
+
+  private claimedView(
+    job: JobRecord,
+    attempt: number,
+    leaseExpiresAt: string,
+    logOffset: number,
+  ): ClaimedJob {
+    return { job: jobView(job), attempt, lease_expires_at: leaseExpiresAt, log_offset: logOffset };
+  }
+
+  /**
+   * The server's deadline for an attempt: its timeout, plus the agent's own stop (grace) and a
+   * heartbeat's margin, so an agent that enforces the timeout reports first; the sweeper ends it then
+   * whatever the agent says.
+   */
+  private deadlineFrom(now: Date, job: JobRecord): string {
+    const margin = this.lifecycle.cancelGraceSeconds + 2 * this.lifecycle.jobHeartbeatIntervalSeconds;
+    return new Date(now.getTime() + (job.timeout_seconds + margin) * 1000).toISOString();
   }
 
   /**
@@ -314,8 +420,9 @@ export class AgentJobsService {
       const job = await this.requireJob(jobId);
       assertHeld(job, agentId, input.attempt);
       if (isTerminal(job.status)) {
-        const attemptOutcome = job.attempts?.[input.attempt - 1]?.outcome;
-        if (job.status === input.status && attemptOutcome === input.status && job.exit_code === exitCode) {
+        const entry = job.attempts?.[input.attempt - 1];
+        const reported = entry?.reported_status ?? entry?.outcome;
+        if (entry?.outcome === job.status && reported === input.status && job.exit_code === exitCode) {
           return { job: jobView(job), replayed: true };
         }
         throw new JobNotRunningError(
@@ -324,15 +431,30 @@ export class AgentJobsService {
         );
       }
       assertRunning(job);
+      const seenStatus = job.status as "running" | "cancelling";
+      // A job being cancelled ends cancelled, whatever the agent reports (it may have raced the cancel).
+      const status: TerminalJobStatus = seenStatus === "cancelling" ? "cancelled" : input.status;
+      const errorMessage =
+        status === input.status
+          ? input.error_message
+          : `cancelled by ${job.cancel_requested_by ?? "a user"}; the agent reported ${input.status}`;
       const now = this.clock().toISOString();
       const tx = this.store.transaction();
       this.store.jobs.finish(
         tx,
         jobId,
         { agentId, attempt: input.attempt },
-        { status: input.status, exitCode, errorMessage: input.error_message, now },
+        {
+          status,
+          reported: status === input.status ? undefined : input.status,
+          seenStatus,
+          exitCode,
+          errorMessage,
+          now,
+        },
         () => new JobChangedError(),
       );
+      this.store.jobCounts.move(tx, seenStatus, status);
       tx.audit({
         action: "job.finish",
         actor: { ...auditActor(context), type: "agent", id: agentId },
@@ -341,7 +463,8 @@ export class AgentJobsService {
         request_id: context.requestId,
         details: {
           attempt: input.attempt,
-          status: input.status,
+          status,
+          ...(status === input.status ? {} : { reported_status: input.status }),
           exit_code: exitCode,
           cancel_requested_by: job.cancel_requested_by,
           log_bytes: job.log_size ?? 0,
@@ -397,6 +520,9 @@ export class AgentJobsService {
     return job;
   }
 }
+
+/** The Idempotency-Key of a claim was taken by a concurrent request in the same transaction's race. */
+class ClaimKeyTaken extends Error {}
 
 /** Oldest wait of a set of queued keys, in seconds (0 when empty). */
 export function oldestWaitSeconds(keys: readonly QueuedJobKey[], now: Date): number {

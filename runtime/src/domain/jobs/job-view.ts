@@ -2,10 +2,20 @@ import type { JobRecord, JobStatus, TerminalJobStatus } from "../../store/jobs-r
 import { terminalJobStatuses } from "../../store/jobs-repository";
 
 /** A job as the API shows it: the record without its index bookkeeping. */
-export type JobView = Omit<JobRecord, "listing" | "queue_key" | "queue_order" | "lease_partition">;
+export type JobView = Omit<
+  JobRecord,
+  "listing" | "queue_key" | "queue_order" | "lease_partition" | "held_by"
+>;
 
 export function jobView(job: JobRecord): JobView {
-  const { listing: _listing, queue_key: _key, queue_order: _order, lease_partition: _lease, ...rest } = job;
+  const {
+    listing: _listing,
+    queue_key: _key,
+    queue_order: _order,
+    lease_partition: _lease,
+    held_by: _holder,
+    ...rest
+  } = job;
   return rest;
 }
 

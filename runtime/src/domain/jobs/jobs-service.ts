@@ -1,11 +1,25 @@
 import { createHash } from "node:crypto";
-import { type JobRecord, type JobStatus, queueAttributes, queueKeyOf } from "../../store/jobs-repository";
+import {
+  type JobRecord,
+  type JobStatus,
+  jobStatuses,
+  type PlacedJob,
+  queueAttributes,
+  queueKeyOf,
+} from "../../store/jobs-repository";
 import { LISTING_PARTITION } from "../../store/schema";
 import type { Store } from "../../store/store";
+import {
+  assertNoEnvironmentTags,
+  defaultTargetEnvironments,
+  needsApproval,
+  resolveEnvironment,
+  type TargetEnvironments,
+} from "../environments";
 import { ConflictError, IdempotencyMismatchError, NotFoundError } from "../errors";
 import { newId } from "../ids";
-import { auditActor, type Clock, epochSeconds, type RequestContext } from "../principal";
-import { settings } from "../settings";
+import { auditActor, type Clock, epochSeconds, personOf, type RequestContext } from "../principal";
+import { defaultLifecycleSettings, type LifecycleSettings, settings } from "../settings";
 import { LogGapError, SelfApprovalError } from "./job-errors";
 import { isTerminal, JobChangedError, type JobView, jobView } from "./job-view";
 
@@ -21,9 +35,6 @@ export interface CreateJobInput {
   timeout_seconds?: number;
   retry?: { agent_lost: number };
 }
-
-/** Jobs for these environments wait for a second person's approval before they are queued. */
-export const environmentsNeedingApproval: readonly string[] = ["production"];
 
 /** How often a use case re-reads a job whose state moved under it before giving up with a 409. */
 const MAX_STATE_RACES = 3;
@@ -53,10 +64,13 @@ export class JobsService {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    private readonly environments: TargetEnvironments = defaultTargetEnvironments,
+    private readonly lifecycle: LifecycleSettings = defaultLifecycleSettings,
   ) {}
 
   /**
-   * Queues a job (or, for production, records it as awaiting approval). With an Idempotency-Key, the
+   * Queues a job in a known environment (default: the one needing no approval), or — where the
+   * environment needs approval — records it as awaiting a second person. With an Idempotency-Key, the
    * job and the key are written in one transaction: the same key and request return the first job
    * (`replayed: true`); the same key with another request is refused.
    */
@@ -65,35 +79,38 @@ export class JobsService {
     context: RequestContext,
     idempotencyKey?: string,
   ): Promise<{ job: JobView; replayed: boolean }> {
+    assertNoEnvironmentTags(input.tags);
+    const environment = resolveEnvironment(this.environments, input.environment);
     const now = this.clock();
     const actor = auditActor(context);
-    const needsApproval =
-      input.environment !== undefined && environmentsNeedingApproval.includes(input.environment);
+    const awaitsApproval = needsApproval(this.environments, environment);
     const jobId = newId("job");
     const tags = [...new Set(input.tags)].sort();
     const job: JobRecord = {
       job_id: jobId,
-      status: needsApproval ? "awaiting_approval" : "queued",
+      status: awaitsApproval ? "awaiting_approval" : "queued",
       git_ref: input.git_ref,
       repository: input.repository,
       command: input.command,
       tags,
-      environment: input.environment,
+      environment,
       priority: input.priority,
       timeout_seconds: input.timeout_seconds ?? settings.job.defaultTimeoutSeconds,
       retry: input.retry,
       created_at: now.toISOString(),
       updated_at: now.toISOString(),
       created_by: actor.id,
+      requested_by: personOf(context),
       listing: LISTING_PARTITION,
       attempt: 0,
       log_size: 0,
-      ...(needsApproval
+      ...(awaitsApproval
         ? {}
-        : queueAttributes({ job_id: jobId, tags, priority: input.priority }, now.toISOString())),
+        : queueAttributes({ job_id: jobId, environment, tags, priority: input.priority }, now.toISOString())),
     };
     const tx = this.store.transaction();
     this.store.jobs.put(tx, job, () => new ConflictError("job id collision; retry"));
+    this.store.jobCounts.move(tx, undefined, job.status);
     tx.audit({
       action: "job.create",
       actor: actor,
@@ -130,7 +147,8 @@ export class JobsService {
     }
     try {
       // The queue must be known before a job can sit in it, or no agent would look there.
-      if (job.queue_key) await this.store.jobQueues.record(job.queue_key, job.tags, job.created_at);
+      if (job.queue_key)
+        await this.store.jobQueues.record(job.queue_key, environment, job.tags, job.created_at);
       await this.store.commit(tx);
       return { job: jobView(job), replayed: false };
     } catch (error) {
@@ -150,12 +168,14 @@ export class JobsService {
     return jobView(await this.require(jobId));
   }
 
+  /** One page, newest first; `total` comes from the maintained counters (one read, at any history size). */
   async list(options: { status?: JobStatus; limit: number; cursor?: string }) {
-    const [page, total] = await Promise.all([
-      this.store.jobs.list(options),
-      this.store.jobs.count(options.status),
-    ]);
-    return { jobs: page.items.map(jobView), total, next_cursor: page.nextCursor };
+    const [page, counts] = await Promise.all([this.store.jobs.list(options), this.store.jobCounts.read()]);
+    const total =
+      options.status === undefined
+        ? jobStatuses.reduce((sum, status) => sum + counts[status], 0)
+        : counts[options.status];
+    return { jobs: page.items.map(jobView), total: Math.max(0, total), next_cursor: page.nextCursor };
   }
 
   /**
@@ -173,7 +193,15 @@ export class JobsService {
       const tx = this.store.transaction();
       const changed = () => new JobChangedError();
       if (job.status === "running") {
-        this.store.jobs.requestCancel(tx, job, { by: actor.id, now }, changed);
+        // The agent has until the cancel deadline to stop the job; then the sweeper marks it cancelled.
+        const cancelDeadline = new Date(
+          Date.parse(now) + this.lifecycle.cancelDeadlineSeconds * 1000,
+        ).toISOString();
+        const deadlineAt =
+          job.deadline_at !== undefined && job.deadline_at < cancelDeadline
+            ? job.deadline_at
+            : cancelDeadline;
+        this.store.jobs.requestCancel(tx, job, { by: actor.id, now, deadlineAt }, changed);
       } else {
         this.store.jobs.cancelWaiting(
           tx,
@@ -182,6 +210,7 @@ export class JobsService {
           changed,
         );
       }
+      this.store.jobCounts.move(tx, job.status, job.status === "running" ? "cancelling" : "cancelled");
       tx.audit({
         action: "job.cancel",
         actor,
@@ -207,11 +236,13 @@ export class JobsService {
   }
 
   /**
-   * Queues a production job on behalf of a second person. The requester can never approve their own
-   * job: the check is in the write's condition, and a refused attempt is audited as denied.
+   * Queues a job awaiting approval on behalf of a second person. The requester can never approve their
+   * own job — compared as people, so their API token and their session count as one: the check is in
+   * the write's condition, and a refused attempt is audited as denied.
    */
   async approve(jobId: string, context: RequestContext): Promise<JobView> {
     const actor = auditActor(context);
+    const person = personOf(context);
     const job = await this.require(jobId);
     if (job.status !== "awaiting_approval") {
       throw new ConflictError(`job ${jobId} is ${job.status}, not awaiting approval`);
@@ -224,32 +255,47 @@ export class JobsService {
         target: { type: "job", id: jobId },
         outcome: "denied",
         request_id: context.requestId,
-        details: { reason: "self-approval", requested_by: job.created_by },
+        details: { reason: "self-approval", requested_by: job.requested_by ?? job.created_by },
       });
       await this.store.commit(denied);
       return new SelfApprovalError(
         "segregation of duties: the person who requested a production job cannot approve it",
       );
     };
-    if (job.created_by === actor.id) throw await refuse();
+    const isRequester = (candidate: JobRecord) =>
+      candidate.created_by === actor.id ||
+      candidate.created_by === person ||
+      (candidate.requested_by ?? candidate.created_by) === person;
+    if (isRequester(job)) throw await refuse();
     const now = this.clock().toISOString();
     const tx = this.store.transaction();
-    this.store.jobs.approve(tx, job, { by: actor.id, now }, () => new JobChangedError());
+    this.store.jobs.approve(tx, job, { by: actor.id, person, now }, () => new JobChangedError());
+    this.store.jobCounts.move(tx, "awaiting_approval", "queued");
     tx.audit({
       action: "job.approve",
       actor,
       target: { type: "job", id: jobId },
       outcome: "success",
       request_id: context.requestId,
-      details: { requested_by: job.created_by, environment: job.environment, approved_at: now },
+      details: {
+        requested_by: job.requested_by ?? job.created_by,
+        approved_by: person,
+        environment: job.environment,
+        approved_at: now,
+      },
     });
     try {
-      await this.store.jobQueues.record(queueKeyOf(job.tags), job.tags, now);
+      await this.store.jobQueues.record(
+        queueKeyOf(job.environment, job.tags),
+        job.environment,
+        job.tags,
+        now,
+      );
       await this.store.commit(tx);
     } catch (error) {
       if (!(error instanceof JobChangedError)) throw error;
       const current = await this.require(jobId);
-      if (current.status === "awaiting_approval" && current.created_by === actor.id) throw await refuse();
+      if (current.status === "awaiting_approval" && isRequester(current)) throw await refuse();
       throw new ConflictError(`job ${jobId} is ${current.status}, not awaiting approval`);
     }
     return this.get(jobId);
@@ -270,6 +316,7 @@ export class JobsService {
       { now, fields: { rejected_by: actor.id, rejected_at: now, error_message: `rejected by ${actor.id}` } },
       () => new ConflictError(`job ${jobId} is no longer awaiting approval`),
     );
+    this.store.jobCounts.move(tx, "awaiting_approval", "cancelled");
     tx.audit({
       action: "job.reject",
       actor,
@@ -308,10 +355,11 @@ export class JobsService {
     };
   }
 
-  private async require(jobId: string): Promise<JobRecord> {
+  private async require(jobId: string): Promise<PlacedJob> {
     const job = await this.store.jobs.get(jobId);
     if (!job) throw new NotFoundError(`job ${jobId} does not exist`);
-    return job;
+    // Jobs from before environments existed run in the default one.
+    return { ...job, environment: job.environment ?? this.environments.default };
   }
 }
 

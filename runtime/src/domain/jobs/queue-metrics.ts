@@ -9,8 +9,18 @@ export interface QueueMetrics {
   generated_at: string;
   /** Every queued job, whatever its tags. */
   queued: { jobs: number; oldest_wait_seconds: number };
-  /** One entry per tag set with queued jobs: what an autoscaler for agents with those tags needs. */
-  queues: { tags: string[]; jobs: number; oldest_wait_seconds: number }[];
+  /**
+   * One entry per environment and tag set with queued jobs: what an autoscaler for agents with those
+   * tags needs. At most QUEUE_READ_LIMIT keys are read per queue: past that `estimated` is true, `jobs`
+   * is a lower bound and the wait is the oldest among the jobs read.
+   */
+  queues: {
+    environment: string | null;
+    tags: string[];
+    jobs: number;
+    oldest_wait_seconds: number;
+    estimated: boolean;
+  }[];
   awaiting_approval: number;
   /** Jobs an agent holds (running, or being cancelled). */
   running: number;
@@ -19,10 +29,13 @@ export interface QueueMetrics {
   agents: { healthy: number; unhealthy: number; dead: number; revoked: number };
 }
 
+/** Queued job keys read per queue (about 100 bytes each): the bound on one metrics request's cost. */
+export const QUEUE_READ_LIMIT = 1000;
+
 /**
- * Queue figures for autoscaling and dashboards, read from indexes only: the sparse queue index (keys,
- * about 100 bytes a queued job), Select COUNT on the status index for the few jobs in flight, and the
- * agent listing. No table scan; the cost grows with the queue and the fleet, never with history.
+ * Queue figures for autoscaling and dashboards: totals by status from the maintained counters (one
+ * BatchGet, decision 012), per queue at most QUEUE_READ_LIMIT keys of the sparse queue index, and the
+ * agent listing. No table scan; the cost never grows with history or with a runaway queue.
  */
 export class QueueMetricsService {
   constructor(
@@ -33,18 +46,19 @@ export class QueueMetricsService {
 
   async read(): Promise<QueueMetrics> {
     const now = this.clock();
-    const [queues, awaiting, running, cancelling, agents] = await Promise.all([
+    const [queues, counts, agents] = await Promise.all([
       this.queues(now),
-      this.store.jobs.count("awaiting_approval"),
-      this.store.jobs.count("running"),
-      this.store.jobs.count("cancelling"),
+      this.store.jobCounts.read(),
       this.agents(now),
     ]);
     const active = queues.filter((queue) => queue.jobs > 0);
+    const awaiting = Math.max(0, counts.awaiting_approval);
+    const running = Math.max(0, counts.running);
+    const cancelling = Math.max(0, counts.cancelling);
     return {
       generated_at: now.toISOString(),
       queued: {
-        jobs: active.reduce((sum, queue) => sum + queue.jobs, 0),
+        jobs: Math.max(0, counts.queued),
         oldest_wait_seconds: Math.max(0, ...active.map((queue) => queue.oldest_wait_seconds)),
       },
       queues: active,
@@ -59,11 +73,14 @@ export class QueueMetricsService {
     const registry = await this.store.jobQueues.list();
     return Promise.all(
       registry.map(async (queue) => {
-        const keys = await this.store.jobs.queuedKeys(queue.queue_key);
+        const keys = await this.store.jobs.queueHead(queue.queue_key, QUEUE_READ_LIMIT + 1);
+        const read = keys.slice(0, QUEUE_READ_LIMIT);
         return {
+          environment: queue.environment ?? null,
           tags: queue.tags,
-          jobs: keys.length,
-          oldest_wait_seconds: Math.round(oldestWaitSeconds(keys, now) * 10) / 10,
+          jobs: read.length,
+          oldest_wait_seconds: Math.round(oldestWaitSeconds(read, now) * 10) / 10,
+          estimated: keys.length > QUEUE_READ_LIMIT,
         };
       }),
     );

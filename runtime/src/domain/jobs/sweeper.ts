@@ -1,8 +1,8 @@
-import { type JobRecord, queueKeyOf } from "../../store/jobs-repository";
 import type { Store } from "../../store/store";
+import { defaultTargetEnvironments, type TargetEnvironments } from "../environments";
 import type { Clock } from "../principal";
 import { defaultLifecycleSettings, type LifecycleSettings } from "../settings";
-import { JobChangedError } from "./job-view";
+import { type AbandonCause, abandonAttempt, placed } from "./attempt-endings";
 
 export interface SweepReport {
   /** Leases found expired. */
@@ -11,8 +11,10 @@ export interface SweepReport {
   requeued: number;
   /** Failed with "agent lost". */
   failed: number;
-  /** Were being cancelled when their agent was lost: cancelled. */
+  /** Were being cancelled when their agent was lost, or past the cancel deadline: cancelled. */
   cancelled: number;
+  /** Past their server deadline (timeout or cancel deadline), whatever their agent says. */
+  past_deadline: number;
   /** Renewed, finished or already handled between the read and the write. */
   skipped: number;
   /** Idle tag sets removed from the queue registry. */
@@ -36,6 +38,7 @@ export class Sweeper {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly lifecycle: LifecycleSettings = defaultLifecycleSettings,
+    private readonly environments: TargetEnvironments = defaultTargetEnvironments,
   ) {}
 
   async sweep(): Promise<SweepReport> {
@@ -44,10 +47,26 @@ export class Sweeper {
       requeued: 0,
       failed: 0,
       cancelled: 0,
+      past_deadline: 0,
       skipped: 0,
       queues_forgotten: 0,
     };
     const seen = new Set<string>();
+    // Past the server's deadline first: a job timed out while its agent still heartbeats is failed (or,
+    // being cancelled, cancelled) now, not when its lease runs out.
+    for (;;) {
+      const now = this.clock();
+      const due = (await this.store.jobs.pastDeadline(now.toISOString(), PAGE)).filter(
+        (key) => !seen.has(`${key.job_id}@deadline@${key.deadline_at}`),
+      );
+      if (due.length === 0) break;
+      for (const key of due) {
+        seen.add(`${key.job_id}@deadline@${key.deadline_at}`);
+        const outcome = await this.end(key.job_id, now, { kind: "deadline", deadline_at: key.deadline_at });
+        if (outcome !== "skipped") report.past_deadline++;
+        report[outcome]++;
+      }
+    }
     for (;;) {
       const now = this.clock();
       const expired = (await this.store.jobs.expiredLeases(now.toISOString(), PAGE)).filter(
@@ -57,7 +76,10 @@ export class Sweeper {
       for (const key of expired) {
         seen.add(`${key.job_id}@${key.lease_expires_at}`);
         report.expired++;
-        const outcome = await this.endLostAttempt(key.job_id, now);
+        const outcome = await this.end(key.job_id, now, {
+          kind: "lease_expired",
+          lease_expires_at: key.lease_expires_at,
+        });
         report[outcome]++;
       }
     }
@@ -65,63 +87,25 @@ export class Sweeper {
     return report;
   }
 
-  private async endLostAttempt(
-    jobId: string,
-    now: Date,
-  ): Promise<"requeued" | "failed" | "cancelled" | "skipped"> {
+  /** Re-reads the job (the index may lag) and ends the attempt if the cause still holds. */
+  private async end(jobId: string, now: Date, cause: AbandonCause) {
     const job = await this.store.jobs.get(jobId);
-    if (
-      !job ||
-      job.lease_expires_at === undefined ||
-      job.lease_expires_at >= now.toISOString() ||
-      (job.status !== "running" && job.status !== "cancelling")
-    ) {
-      return "skipped";
-    }
-    const leased = job as JobRecord & { lease_expires_at: string };
-    const lost = job.lost_attempts ?? 0;
-    const allowed = Math.min(job.retry?.agent_lost ?? 0, this.lifecycle.maxAgentLostRetries);
-    const verdict =
-      job.status === "cancelling"
-        ? ({
-            kind: "end",
-            status: "cancelled",
-            errorMessage: "agent lost while the job was being cancelled",
-          } as const)
-        : lost < allowed
-          ? ({ kind: "requeue" } as const)
-          : ({ kind: "end", status: "failed", errorMessage: "agent lost" } as const);
-    const tx = this.store.transaction();
-    this.store.jobs.endLostAttempt(
-      tx,
-      leased,
-      { ...verdict, now: now.toISOString() },
-      () => new JobChangedError(),
-    );
-    tx.audit({
-      action: verdict.kind === "requeue" ? "job.requeue" : "job.fail_lost",
+    const at = now.toISOString();
+    const stillDue =
+      cause.kind === "deadline"
+        ? job?.deadline_at !== undefined && job.deadline_at < at
+        : job?.lease_expires_at !== undefined && job.lease_expires_at < at;
+    if (!job || !stillDue) return "skipped" as const;
+    const current: AbandonCause =
+      cause.kind === "deadline"
+        ? { kind: "deadline", deadline_at: job.deadline_at! }
+        : { kind: "lease_expired", lease_expires_at: job.lease_expires_at! };
+    return abandonAttempt(this.store, placed(job, this.environments), current, {
+      now,
+      lifecycle: this.lifecycle,
       actor: SWEEPER,
-      target: { type: "job", id: job.job_id },
-      outcome: "success",
-      request_id: `sweep-${now.getTime()}`,
-      details: {
-        attempt: job.attempt,
-        agent_id: job.agent_id,
-        lease_expired_at: leased.lease_expires_at,
-        status: verdict.kind === "requeue" ? "queued" : verdict.status,
-        lost_attempts: lost + 1,
-        retry_agent_lost: job.retry?.agent_lost ?? 0,
-      },
+      requestId: `sweep-${now.getTime()}`,
     });
-    try {
-      if (verdict.kind === "requeue")
-        await this.store.jobQueues.record(queueKeyOf(job.tags), job.tags, now.toISOString());
-      await this.store.commit(tx);
-    } catch (error) {
-      if (error instanceof JobChangedError) return "skipped";
-      throw error;
-    }
-    return verdict.kind === "requeue" ? "requeued" : verdict.status;
   }
 
   /** Tag sets with no queued job and nothing queued for `queueIdleSeconds` leave the registry. */

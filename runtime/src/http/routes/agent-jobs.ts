@@ -1,6 +1,6 @@
 import * as z from "zod";
 import { agentAccess, defineRoutes } from "../route";
-import { agentIdPath, jobIdPath } from "../schemas";
+import { agentIdPath, idempotencyKey, jobIdPath } from "../schemas";
 import { parseInput } from "../validate";
 
 /**
@@ -41,7 +41,8 @@ export const agentJobRoutes = defineRoutes([
     handle: async (req, res, runtime) => {
       const { agent_id } = parseInput(agentIdPath, req.params, "path");
       parseInput(claimBody, req.body, "body");
-      const claimed = await runtime.agentJobs.claim(agent_id, req.context);
+      const key = parseInput(idempotencyKey, req.headers["idempotency-key"], "header");
+      const claimed = await runtime.agentJobs.claim(agent_id, req.context, key);
       res.setHeader("Cache-Control", "no-store");
       if (!claimed) {
         res.status(204).end();

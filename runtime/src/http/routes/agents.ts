@@ -16,6 +16,8 @@ const label = z
 const registrationTokenBody = z
   .strictObject({
     ttl_seconds: z.number().int().min(60).max(settings.registrationToken.maxTtlSeconds).optional(),
+    /** The environment the agent will belong to (one the deployment knows; default the non-protected one). */
+    environment: z.string().min(1).max(32).optional(),
   })
   .optional();
 
@@ -62,7 +64,11 @@ export const agentRoutes = defineRoutes([
     rateLimit: "tokens",
     handle: async (req, res, runtime) => {
       const body = parseInput(registrationTokenBody, req.body, "body");
-      res.status(201).json(await runtime.agents.createRegistrationToken(req.context, body?.ttl_seconds));
+      res
+        .status(201)
+        .json(
+          await runtime.agents.createRegistrationToken(req.context, body?.ttl_seconds, body?.environment),
+        );
     },
   },
   {

@@ -2,7 +2,7 @@ import * as z from "zod";
 import { defaultLifecycleSettings, settings } from "../../domain/settings";
 import { jobStatuses } from "../../store/jobs-repository";
 import { defineRoutes, userWith } from "../route";
-import { jobIdPath, tags } from "../schemas";
+import { idempotencyKey, jobIdPath, tags } from "../schemas";
 import { parseInput } from "../validate";
 
 /** A git ref as `git check-ref-format` allows it (branch, tag, or a full/abbreviated commit). */
@@ -47,13 +47,6 @@ const jobFields = {
 const createBody = z.strictObject({ ...jobFields, git_ref: gitRef.optional() }).optional();
 const createQuery = z.strictObject({ git_ref: gitRef.optional() });
 const createInput = z.strictObject(jobFields);
-
-const idempotencyKey = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[\x21-\x7e]+$/, "visible ASCII only")
-  .optional();
 
 const listQuery = z.strictObject({
   status: z.enum(jobStatuses).optional(),

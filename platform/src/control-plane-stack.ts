@@ -2,11 +2,11 @@ import { ControlPlane } from "./control-plane";
 import { readStackConfig } from "./stack-config";
 
 /**
- * This repository's own stack program (Pulumi.yaml `main`): one ControlPlane configured by the stack's
- * `hybrid-cicd:*` settings (Pulumi.staging.yaml, Pulumi.production.yaml). Pulumi runs the default export
- * and makes what it returns the stack's outputs.
+ * A whole stack program: one ControlPlane configured by the stack's `hybrid-cicd:*` settings (this
+ * repository's Pulumi.staging.yaml and Pulumi.production.yaml; platform/stack.mjs is its `main`).
+ * Pulumi runs it as the program's default export and makes what it returns the stack's outputs.
  */
-export default async function controlPlaneStack() {
+export async function controlPlaneStack() {
   const { name, args } = readStackConfig();
   const controlPlane = new ControlPlane(name, args);
   return {
@@ -19,5 +19,6 @@ export default async function controlPlaneStack() {
     alarmTopicArn: controlPlane.alarmTopicArn,
     kmsKeyArn: controlPlane.kmsKeyArn,
     domainTarget: controlPlane.domainTarget,
+    releaseTargets: controlPlane.releaseTargets,
   };
 }
