@@ -20,8 +20,14 @@ import express, { type Express, type Request, type Response } from "express";
 import { ulid } from "ulid";
 import type { ConsoleContext } from "../app/context";
 
-/** Where `remix vite:build` writes the console (server bundle and browser assets). */
-export const defaultBuildDirectory = join(dirname(fileURLToPath(import.meta.url)), "..", "build");
+/**
+ * Where `remix vite:build` writes the console (server bundle and browser assets): `build/` of the
+ * console package, or next to a bundle that has no `import.meta.url` (CommonJS Lambda bundles).
+ */
+export function defaultBuildDirectory(): string {
+  const here = typeof import.meta.url === "string" ? dirname(fileURLToPath(import.meta.url)) : __dirname;
+  return join(here, "..", "build");
+}
 
 export class ConsoleNotBuiltError extends Error {
   override name = "ConsoleNotBuiltError";
@@ -44,7 +50,7 @@ export interface ConsoleOptions {
 }
 
 /** Loads `build/server/index.js`, or says how to build it. */
-export async function loadConsoleBuild(buildDirectory = defaultBuildDirectory): Promise<ServerBuild> {
+export async function loadConsoleBuild(buildDirectory = defaultBuildDirectory()): Promise<ServerBuild> {
   const entry = join(buildDirectory, "server", "index.js");
   if (!existsSync(entry)) {
     throw new ConsoleNotBuiltError(
@@ -62,7 +68,7 @@ export async function loadConsoleBuild(buildDirectory = defaultBuildDirectory): 
  * peer of express 4.
  */
 export async function createConsoleApp(runtime: Runtime, options: ConsoleOptions): Promise<Express> {
-  const buildDirectory = options.buildDirectory ?? defaultBuildDirectory;
+  const buildDirectory = options.buildDirectory ?? defaultBuildDirectory();
   const build = options.build ?? (await loadConsoleBuild(buildDirectory));
   const handleRequest = createRequestHandler(build, "production");
   const app = express();
