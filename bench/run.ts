@@ -4,6 +4,7 @@
  */
 import { runAuditBench } from "./audit";
 import { runClaimsBench } from "./claims";
+import { runConsoleBench } from "./console";
 import { runHeartbeatBench } from "./heartbeat";
 import { runPlatformBundleBench } from "./platform-bundle";
 
@@ -12,6 +13,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   claims: runClaimsBench,
   audit: runAuditBench,
   platform: runPlatformBundleBench,
+  console: runConsoleBench,
 };
 
 const wanted = process.argv.slice(2);
