@@ -253,9 +253,7 @@ export default function Access() {
               {devices.map((device) => (
                 <tr key={device.id}>
                   <td>
-                    {device.user_agent?.slice(0, 60) ?? "unknown"} {device.ip ? `· ${device.ip}` : ""}{" "}
-                    {device.current ? <StatusBadge status="ok" /> : null}
-                    {device.current ? <span className="visually-hidden">this device</span> : null}
+                    {device.user_agent?.slice(0, 60) ?? "unknown"} {device.ip ? `· ${device.ip}` : ""}
                   </td>
                   <td>{dateTime(device.created_at)}</td>
                   <td>{ago(device.last_seen_at, nowMs)}</td>
@@ -303,6 +301,11 @@ export default function Access() {
                 </tr>
               </thead>
               <tbody>
+                {bindings.length === 0 ? (
+                  <tr>
+                    <td colSpan={canBind ? 4 : 3}>No role bindings yet.</td>
+                  </tr>
+                ) : null}
                 {bindings.map((binding) => (
                   <tr key={binding.subject}>
                     <td>{binding.subject}</td>
