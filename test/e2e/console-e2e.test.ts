@@ -70,6 +70,8 @@ async function expectAccessible(name: string): Promise<void> {
 
 /** Visits a console page, checks it with axe and photographs it wide and narrow. */
 async function visit(path: string, name: string): Promise<void> {
+  // Leave the previous page between two refreshes: a navigation that cuts a refresh short is not an error.
+  await page.waitForLoadState("networkidle");
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.goto(`${controlPlane.url}/console${path}`);
   await page.locator("h1").first().waitFor();
@@ -189,10 +191,7 @@ describe("the console in a browser", () => {
     await expect(page.locator(".timeline").textContent()).resolves.toMatch(/claimed by agt_/);
     await expectAccessible("job");
     await screenshot(page, "job-1280");
-    await page
-      .getByRole("link", { name: /agt_/ })
-      .first()
-      .click();
+    await page.getByRole("link", { name: /agt_/ }).first().click();
     await page.waitForURL(/\/console\/agents\/agt_/);
     agentPath = new URL(page.url()).pathname.replace("/console", "");
   });
