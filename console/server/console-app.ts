@@ -76,8 +76,9 @@ export async function createConsoleApp(runtime: Runtime, options: ConsoleOptions
   app.set("trust proxy", options.trustProxy ?? false);
   app.locals.secureCookies = options.secureCookies;
   app.use((req, res, next) => {
-    // `/console` → `/console/`: the router's base ends with a slash.
-    if (req.path === "/" && !req.originalUrl.split("?")[0]!.endsWith("/")) {
+    // `/console` → `/console/`: the router's base ends with a slash. (`/console.data`, the overview's
+    // data URL, is mounted too and passes.)
+    if (req.originalUrl.split("?")[0] === req.baseUrl && !req.baseUrl.endsWith(".data")) {
       const query = req.originalUrl.includes("?") ? req.originalUrl.slice(req.originalUrl.indexOf("?")) : "";
       res.redirect(302, `${req.baseUrl}/${query}`);
       return;

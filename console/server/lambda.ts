@@ -30,8 +30,9 @@ export async function createConsoleHandler(
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", 1);
+  // `/console.data` is the overview's data URL (Remix single fetch: `<basename>.data` for the index).
   app.use(
-    "/console",
+    ["/console", "/console.data"],
     await createConsoleApp(runtime, {
       secureCookies: true,
       trustProxy: 1,

@@ -139,7 +139,8 @@ export async function startLocalControlPlane(env: Env, logger: Logger): Promise<
   // One process serves both faces: the console at /console (decision 200), the API everywhere else.
   const app = express();
   app.disable("x-powered-by");
-  app.use("/console", await consoleOrPlaceholder(local.runtime, secureCookies));
+  // `/console.data` is the overview's data URL (Remix single fetch: `<basename>.data` for the index route).
+  app.use(["/console", "/console.data"], await consoleOrPlaceholder(local.runtime, secureCookies));
   app.use(api);
   const server = createServer(app);
   await new Promise<void>((resolveListen, rejectListen) => {
