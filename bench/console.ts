@@ -54,7 +54,8 @@ export async function runConsoleBench(): Promise<void> {
   });
   if (built.status !== 0) throw new Error(`bare Remix build failed:\n${built.stderr}`);
 
-  const database = await startDynamoDbLocal({});
+  // A loaded machine can take a while to start the JVM.
+  const database = await startDynamoDbLocal({ startTimeoutMs: 120_000 });
   const dataDir = await mkdtemp(join(tmpdir(), "hcp-bench-console-"));
   const { dynamodb, doc } = createDynamoClients({ endpoint: database.endpoint, region: "us-east-1" });
   const prefix = "bench-console-";

@@ -136,6 +136,16 @@ describe("the console in a browser", () => {
       page.getByRole("navigation", { name: "Main" }).getByRole("link").allTextContents(),
     ).resolves.toEqual(["Overview", "Jobs", "Agents", "Secrets", "Audit", "Compliance", "Access"]);
     await expect(page.locator("#card-api + .figure").textContent()).resolves.toBe("ok");
+    // The overview refreshes itself (revalidation through /console.data), without a reload.
+    const stamp = page.locator(".page-header .hint");
+    const first = await stamp.textContent();
+    await page.evaluate(() => {
+      (window as unknown as { notReloaded: boolean }).notReloaded = true;
+    });
+    await expect.poll(() => stamp.textContent(), { timeout: 30_000 }).not.toBe(first);
+    await expect(
+      page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded),
+    ).resolves.toBe(true);
   });
 
   it("queues a job from the form and shows a real agent running it to the end, live", async () => {

@@ -108,6 +108,17 @@ describe("the console Lambda (API Gateway v2 events)", () => {
     expect(String(page.body)).toContain(jobId);
   });
 
+  it("answers the overview's data URL (/console.data), which the page refreshes from", async () => {
+    const { cookie } = await signedInCookies();
+    const result = await handler(
+      httpApiEvent("GET", "/console.data", { headers: { cookie } }),
+      lambdaContext as unknown as Context,
+    );
+    expect(result.statusCode).toBe(200);
+    expect(String(header(result, "content-type"))).toContain("text/x-script");
+    expect(String(result.body)).toContain("routes/_index");
+  });
+
   it("answers a missing job with a readable 404 page, not a stack trace", async () => {
     const { cookie } = await signedInCookies();
     const result = await handler(
