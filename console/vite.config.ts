@@ -16,7 +16,7 @@ export default defineConfig({
   build: { target: "es2022" },
   plugins: [
     remix({
-      basename: "/console/",
+      basename: "/console",
       appDirectory: "app",
       buildDirectory: "build",
       serverModuleFormat: "esm",

@@ -7,7 +7,7 @@ export default defineConfig({
   build: { target: "es2022" },
   plugins: [
     remix({
-      basename: "/console/",
+      basename: "/console",
       appDirectory: "app",
       buildDirectory: process.env.BARE_BUILD_DIR ?? "build",
       serverModuleFormat: "esm",
