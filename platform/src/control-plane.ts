@@ -82,8 +82,8 @@ export interface OAuthSettings {
 
 /**
  * Roles granted to verified identities by configuration, as the runtime reads them: subjects
- * `email:<address>`, `domain:<domain>`, `github:<login>`, `google:<sub>` or `oidc:<sub>`.
- * @example { admin: ["github:octocat"], auditor: ["email:audit@example.com"], viewer: ["domain:example.com"] }
+ * `email:<address>`, `domain:<domain>`, `github-id:<numeric user id>`, `google:<sub>` or `oidc:<sub>`.
+ * @example { admin: ["github-id:583231"], auditor: ["email:audit@example.com"], viewer: ["domain:example.com"] }
  */
 export type RoleBindings = Partial<Record<Role, string[]>>;
 

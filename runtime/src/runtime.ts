@@ -5,6 +5,7 @@ import { parseConfiguredBindings, RoleBindings } from "./domain/access/role-bind
 import { createSecurityEvents } from "./domain/access/security-events";
 import { AgentsService } from "./domain/agents/agents-service";
 import { WorkloadKeys } from "./domain/agents/workload-keys";
+import { auditSealing } from "./domain/audit/audit-event";
 import { AuditService } from "./domain/audit/audit-service";
 import { AuditSigningKeys } from "./domain/audit/audit-signing";
 import { AgentJobsService } from "./domain/jobs/agent-jobs-service";
@@ -38,6 +39,7 @@ export function createRuntime(dependencies: RuntimeDependencies) {
   const { env, logger, secretStore } = dependencies;
   // Every transaction with audit drafts is chained by the store (decision 003).
   const store = new Store(dependencies.doc, env.HYBRID_CICD_TABLE_PREFIX, {
+    sealing: auditSealing,
     environment: env.HYBRID_CICD_ENVIRONMENT,
     clock,
     logger,

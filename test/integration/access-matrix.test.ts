@@ -453,3 +453,99 @@ describe("access matrix", () => {
     expect(tally.cells).toBeGreaterThan(routes.length * 12);
   });
 });
+
+/**
+ * What the README promises each role, written out by hand from its tables ("who" columns of the API
+ * reference, the Job API, Sessions and the audit section) — deliberately not derived from
+ * `route.access` or `can()`, so a permission declared wrongly on a route, or a matrix cell changed by
+ * mistake, fails here even though the walk above (which trusts the declarations) still passes.
+ */
+const ALL: readonly Role[] = ["admin", "operator", "auditor", "viewer"];
+const promised: Record<string, "public" | "agent" | "anyUser" | readonly Role[]> = {
+  "GET /health": "public",
+  "GET /info": "public",
+  "POST /auth/validate": "public",
+  "POST /auth/logout": "public",
+  "POST /auth/logout-all": "anyUser",
+  "GET /auth/signin-link": "public",
+  "GET /auth/providers": "public",
+  "GET /auth/login/:provider": "public",
+  "GET /auth/callback/:provider": "public",
+  "GET /auth/me": ALL,
+  "GET /auth/sessions": ALL,
+  "DELETE /auth/sessions/:session_id": ALL,
+  "GET /access/permissions": ["admin", "auditor"],
+  "GET /access/bindings": ["admin", "auditor"],
+  "PUT /access/bindings": ["admin"],
+  "DELETE /access/bindings": ["admin"],
+  "GET /access/tokens": ["admin", "auditor"],
+  "POST /access/tokens": ["admin"],
+  "DELETE /access/tokens/:token_id": ["admin"],
+  "GET /access/users/:user_id/sessions": ["admin", "auditor"],
+  "POST /access/users/:user_id/sign-out": ["admin"],
+  "POST /agents/registration-tokens": ["admin"],
+  "POST /agents/register": "public",
+  "GET /agents/:agent_id/config": "agent",
+  "POST /agents/:agent_id/heartbeat": "agent",
+  "GET /agents": ALL,
+  "GET /agents/:agent_id": ALL,
+  "POST /agents/:agent_id/revoke": ["admin"],
+  "POST /jobs": ["admin", "operator"],
+  "GET /jobs": ALL,
+  "GET /jobs/:job_id": ALL,
+  "GET /jobs/:job_id/logs": ALL,
+  "POST /jobs/:job_id/cancel": ["admin", "operator"],
+  "POST /jobs/:job_id/approve": ["admin", "operator"],
+  "POST /jobs/:job_id/reject": ["admin", "operator"],
+  "GET /metrics/queue": ALL,
+  "GET /audit/events": ["admin", "auditor"],
+  "GET /audit/export": ["admin", "auditor"],
+  "GET /audit/verify": ["admin", "auditor"],
+  "POST /audit/digests": ["admin"],
+  "GET /audit/public-key": "public",
+  "POST /agents/:agent_id/jobs/claim": "agent",
+  "POST /jobs/:job_id/logs": "agent",
+  "POST /jobs/:job_id/complete": "agent",
+};
+
+describe("the README's promises, written by hand", () => {
+  it("name every route, and only routes that exist", () => {
+    expect(Object.keys(promised).sort()).toEqual(routes.map(routeKey).sort());
+  });
+
+  it("are what the app answers for every role, anonymous callers and agents", async () => {
+    const failures: string[] = [];
+    for (const route of routes) {
+      const key = routeKey(route);
+      const promise = promised[key];
+      const fixture = fixtures[key];
+      if (promise === undefined || !fixture) continue;
+      const cases: { caller: Caller; allowed: boolean; refusal: number }[] = [
+        ...roles.map((role) => ({
+          caller: { kind: "token", role } as Caller,
+          allowed:
+            promise === "public" ||
+            promise === "anyUser" ||
+            (Array.isArray(promise) && promise.includes(role)),
+          refusal: promise === "agent" ? 401 : 403,
+        })),
+        { caller: { kind: "anonymous" }, allowed: promise === "public", refusal: 401 },
+        { caller: { kind: "agent" }, allowed: promise === "public" || promise === "agent", refusal: 401 },
+      ];
+      await Promise.all(
+        cases.map(async ({ caller, allowed, refusal }) => {
+          const userId = caller.kind === "token" ? `token:matrix-${caller.role}` : undefined;
+          const prepared = await fixture.prepare({ caller, userId, passes: allowed });
+          const response = await call(route, caller, prepared);
+          const expected = allowed ? fixture.ok : [refusal];
+          if (!expected.includes(response.status)) {
+            failures.push(
+              `${key} as ${JSON.stringify(caller)}: README promises ${expected.join("|")}, got ${response.status}`,
+            );
+          }
+        }),
+      );
+    }
+    expect(failures).toEqual([]);
+  });
+});

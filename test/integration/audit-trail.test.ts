@@ -232,7 +232,7 @@ describe("export, digests and verification", () => {
       algorithm: "Ed25519",
       key_id: expect.stringMatching(/^ed25519:[0-9a-f]{16}$/),
     });
-    const digest = await cp.request("POST", "/audit/digests", { token: auditor });
+    const digest = await cp.request("POST", "/audit/digests", { token: await cp.token("admin") });
     expect(digest.status).toBe(201);
     const head = (await cp.runtime.store.audit.head("main"))!;
     expect(digest.body).toMatchObject({

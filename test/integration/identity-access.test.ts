@@ -8,7 +8,7 @@ let admin: string;
 beforeAll(async () => {
   // No admin bound by configuration: the stored admin bindings are all there is.
   cp = await startTestControlPlane("identity-access", {
-    env: { HYBRID_CICD_ROLE_BINDINGS: "domain:example.com=viewer, github:octocat=operator" },
+    env: { HYBRID_CICD_ROLE_BINDINGS: "domain:example.com=viewer, github-id:583231=operator" },
   });
   admin = await cp.token("admin");
 });
@@ -32,7 +32,7 @@ describe("role bindings", () => {
     expect(listed.body.bindings).toEqual(
       expect.arrayContaining([
         { subject: "domain:example.com", role: "viewer", source: "configuration" },
-        { subject: "github:octocat", role: "operator", source: "configuration" },
+        { subject: "github-id:583231", role: "operator", source: "configuration" },
         expect.objectContaining({ subject: "email:ann@example.net", role: "operator", source: "api" }),
       ]),
     );
@@ -47,7 +47,7 @@ describe("role bindings", () => {
   });
 
   it("refuses changing a binding made by configuration", async () => {
-    const response = await put("github:octocat", "admin");
+    const response = await put("github-id:583231", "admin");
     expect(response.status).toBe(409);
     expect(response.body.detail).toMatch(/HYBRID_CICD_ROLE_BINDINGS/);
     expect((await remove("domain:example.com")).status).toBe(409);
@@ -57,6 +57,9 @@ describe("role bindings", () => {
     const response = await put("someone", "root");
     expect(response.status).toBe(400);
     expect(response.body.errors.map((error: { field: string }) => error.field)).toEqual(["body.role"]);
+    const login = await put("github:octocat", "viewer");
+    expect(login.status).toBe(400);
+    expect(login.body.errors[0].message).toMatch(/github-id:<id>/);
     const subject = await put("twitter:someone", "viewer");
     expect(subject.status).toBe(400);
     expect(subject.body.errors[0].field).toBe("subject");

@@ -22,10 +22,20 @@ const secrets = { google: "google-client-secret", github: "github-client-secret"
 
 beforeAll(async () => {
   op = await startAuthorizationServer([
-    { id: "alice-sub", email: "alice@example.com", name: "Alice" },
+    { id: "alice-sub", email: "alice@example.com", name: "Alice", hostedDomain: "example.com" },
+    // A consumer Google account whose verified address happens to be at example.com: no `hd`.
+    { id: "carol-sub", email: "carol@example.com", name: "Carol" },
     { id: "mallory-sub", email: "mallory@elsewhere.test", name: "Mallory" },
     { id: "unverified-sub", email: "bob@example.com", emailVerified: false },
-    { id: "octocat-account", githubLogin: "Octocat", email: "octo@elsewhere.test", name: "The Octocat" },
+    {
+      id: "octocat-account",
+      githubLogin: "Octocat",
+      githubId: 583231,
+      email: "octo@elsewhere.test",
+      name: "The Octocat",
+    },
+    // Someone who registered the login after the original owner renamed theirs: same login, new id.
+    { id: "new-octocat-account", githubLogin: "octocat", githubId: 99_000_001 },
   ]);
   cp = await startTestControlPlane("identity-oauth", {
     clock: () => new Date(Date.now() + clockOffsetMs),
@@ -35,7 +45,8 @@ beforeAll(async () => {
       HYBRID_CICD_OAUTH_GITHUB_CLIENT_ID: "github-client",
       HYBRID_CICD_OAUTH_GITHUB_URL: op.issuer,
       HYBRID_CICD_OAUTH_GITHUB_API_URL: op.githubApiUrl,
-      HYBRID_CICD_ROLE_BINDINGS: "email:alice@example.com=admin,github:octocat=operator",
+      HYBRID_CICD_ROLE_BINDINGS:
+        "email:alice@example.com=admin,github-id:583231=operator,domain:example.com=viewer",
     },
   });
   await op.start([
@@ -254,6 +265,18 @@ describe("OpenID Connect sign-in (Google)", () => {
     expect((await cp.request("GET", "/jobs", { headers: cookie })).status).toBe(401);
   });
 
+  it("binds a Google account by domain only for the Workspace domain of its hd claim", async () => {
+    const browser = new TestBrowser();
+    const response = await browser.get(await authorize(browser, "google", "carol-sub"));
+    const stored = await cp.runtime.store.sessions.get(hashToken(sessionFrom(response)!));
+    // Verified address at example.com, but no `hd`: not the organisation's account, no domain binding.
+    expect(stored).toMatchObject({
+      user_id: "google:carol-sub",
+      subjects: ["google:carol-sub", "email:carol@example.com"],
+    });
+    expect(stored?.role).toBeUndefined();
+  });
+
   it("does not bind a role by an e-mail address the provider has not verified", async () => {
     const browser = new TestBrowser();
     const response = await browser.get(await authorize(browser, "google", "unverified-sub"));
@@ -265,7 +288,7 @@ describe("OpenID Connect sign-in (Google)", () => {
 });
 
 describe("GitHub sign-in", () => {
-  it("signs in by GitHub login with PKCE and state (no nonce: OAuth 2.0)", async () => {
+  it("signs in by GitHub user id with PKCE and state (no nonce: OAuth 2.0)", async () => {
     const browser = new TestBrowser();
     const start = await browser.get(`${cp.url}/auth/login/github`);
     const location = new URL(start.headers.get("location")!);
@@ -280,7 +303,7 @@ describe("GitHub sign-in", () => {
     const sessionId = sessionFrom(response)!;
     const me = await cp.request("GET", "/auth/me", { headers: { cookie: `hcp_session=${sessionId}` } });
     expect(me.body).toMatchObject({
-      user_id: "github:octocat",
+      user_id: "github-id:583231",
       role: "operator",
       provider: "github",
       email: "octo@elsewhere.test",
@@ -290,6 +313,25 @@ describe("GitHub sign-in", () => {
       201,
     );
     expect((await cp.request("GET", "/access/bindings", { headers: csrf })).status).toBe(403);
+  });
+
+  it("binds by the numeric id: whoever holds the login now does not inherit its role", async () => {
+    const browser = new TestBrowser();
+    const response = await browser.get(await authorize(browser, "github", "new-octocat-account"));
+    expect(response.status).toBe(303);
+    const stored = await cp.runtime.store.sessions.get(hashToken(sessionFrom(response)!));
+    expect(stored).toMatchObject({ user_id: "github-id:99000001", subjects: ["github-id:99000001"] });
+    expect(stored?.role).toBeUndefined();
+    const signIn = await cp.runtime.store.audit.list({
+      chain: "main",
+      actor: "user:github-id:99000001",
+      order: "desc",
+      limit: 5,
+    });
+    // The login at sign-in time is in the audit trail, beside the id.
+    expect(signIn.items.find((event) => event.action === "session.create")?.details).toMatchObject({
+      login: "octocat",
+    });
   });
 
   it("refuses a replayed GitHub callback", async () => {

@@ -36,7 +36,7 @@ const context = (userAgent = "test-browser"): RequestContext => ({
 
 async function signIn(identity: Partial<VerifiedIdentity> & { subject: string }, userAgent?: string) {
   const { sessionId } = await cp.runtime.sessions.signInWithIdentity(
-    { provider: "google", ...identity },
+    { provider: "google", hostedDomain: identity.email?.split("@")[1], ...identity },
     context(userAgent),
   );
   return sessionId;

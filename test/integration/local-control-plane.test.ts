@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,14 +12,29 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
 
-function javaChildrenOf(pid: number): string[] {
+/** The embedded database's JVM, found while its parent still runs (so there is exactly one to find). */
+function jvmOf(pid: number): number {
+  const found = execFileSync("pgrep", ["-P", String(pid), "-f", "DynamoDBLocal"], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map(Number);
+  expect(found, `DynamoDB Local JVMs under ${pid}`).toHaveLength(1);
+  return found[0]!;
+}
+
+/** Whether a process still runs (a zombie awaiting its reaper has stopped). */
+function isRunning(pid: number): boolean {
   try {
-    return execFileSync("pgrep", ["-P", String(pid), "-f", "DynamoDBLocal"], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean);
+    process.kill(pid, 0);
   } catch {
-    return [];
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
   }
 }
 
@@ -63,11 +79,15 @@ describe("the local control plane (npm start)", () => {
     const signin = await fetch(link.stdout.trim(), { redirect: "manual" });
     expect(signin.status).toBe(303);
 
+    const firstJvm = jvmOf(first.child.pid!);
+    expect(isRunning(firstJvm)).toBe(true);
     first.child.kill("SIGTERM");
     expect(await waitForExit(first.child)).toBe(0);
-    expect(javaChildrenOf(first.child.pid!)).toEqual([]);
+    // The JVM itself, not its parent's children: once the parent is gone, pgrep -P finds nothing anyway.
+    expect(isRunning(firstJvm)).toBe(false);
 
     const second = await startCli(["--port", "0", "--data-dir", dataDir]);
+    const secondJvm = jvmOf(second.child.pid!);
     try {
       const read = await fetch(`${second.url}/jobs/${job.job_id}`, {
         headers: { authorization: `Bearer ${operator}` },
@@ -77,8 +97,9 @@ describe("the local control plane (npm start)", () => {
     } finally {
       second.child.kill("SIGINT");
       expect(await waitForExit(second.child)).toBe(0);
+      expect(isRunning(secondJvm)).toBe(false);
     }
-  });
+  }, 180_000); // two JVM starts and stops: slow on a loaded machine, and never a timing assertion
 
   it("says in one line what to install when Java is missing", async () => {
     const dir = await mkdtemp(join(tmpdir(), "hcp-nojava-"));
@@ -99,5 +120,5 @@ describe("the local control plane (npm start)", () => {
     expect(result.stderr).toMatch(/superuser/);
     const ttl = await runCli(["token", "create", "--role", "admin", "--ttl", "forever"]);
     expect(ttl.stderr).toMatch(/not a duration/);
-  });
+  }, 120_000);
 });

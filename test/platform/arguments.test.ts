@@ -77,7 +77,7 @@ describe("the ControlPlane's arguments", () => {
           google: { clientId: "123.apps.googleusercontent.com" },
           oidc: { issuer: "https://login.example.com", clientId: "cicd", name: "Example SSO" },
         },
-        { admin: ["github:octocat"], viewer: ["domain:example.com"] },
+        { admin: ["github-id:583231"], viewer: ["domain:example.com"] },
       ),
     ).toEqual({
       HYBRID_CICD_OAUTH_GITHUB_CLIENT_ID: "Iv1.abc",
@@ -85,7 +85,7 @@ describe("the ControlPlane's arguments", () => {
       HYBRID_CICD_OAUTH_OIDC_ISSUER: "https://login.example.com",
       HYBRID_CICD_OAUTH_OIDC_CLIENT_ID: "cicd",
       HYBRID_CICD_OAUTH_OIDC_NAME: "Example SSO",
-      HYBRID_CICD_ROLE_BINDINGS: "github:octocat=admin,domain:example.com=viewer",
+      HYBRID_CICD_ROLE_BINDINGS: "github-id:583231=admin,domain:example.com=viewer",
     });
     expect(() => identityVariables(undefined, { admin: ["octocat"] })).toThrow(
       /HYBRID_CICD_ROLE_BINDINGS entry "octocat=admin"/,

@@ -76,7 +76,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     run = await runStackFile(expected.file, {
       "hybrid-cicd:oauth": JSON.stringify({ github: { clientId: "Iv1.test-client" } }),
       "hybrid-cicd:roleBindings": JSON.stringify({
-        admin: ["github:octocat"],
+        admin: ["github-id:583231"],
         auditor: ["email:audit@example.com"],
       }),
     });
@@ -347,7 +347,7 @@ describe.each(stacks)("the $environment stack ($file)", (expected) => {
     ).variables;
     expect(api["HYBRID_CICD_PUBLIC_URL"]).toBe(run.outputs["apiUrl"]);
     expect(api["HYBRID_CICD_OAUTH_GITHUB_CLIENT_ID"]).toBe("Iv1.test-client");
-    expect(api["HYBRID_CICD_ROLE_BINDINGS"]).toBe("github:octocat=admin,email:audit@example.com=auditor");
+    expect(api["HYBRID_CICD_ROLE_BINDINGS"]).toBe("github-id:583231=admin,email:audit@example.com=auditor");
     expect(envSchema.parse(api).HYBRID_CICD_ROLE_BINDINGS).toBe(api["HYBRID_CICD_ROLE_BINDINGS"]);
     const scheduled = (
       one(resourceTypes.function, "hybrid-cicd-scheduled-function").inputs["environment"] as {

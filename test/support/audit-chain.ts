@@ -13,6 +13,7 @@ import {
   exportLine,
   HASH_RULE,
   mergeChainRecords,
+  signExportEnd,
 } from "../../runtime/src/domain/audit/audit-export";
 import {
   type AuditPublicKey,
@@ -134,15 +135,8 @@ export async function exportFile(chain: Pick<SyntheticChain, "events" | "digests
       parts.push(exportLine({ record: "digest", ...record.digest }));
     }
   }
-  const last = chain.events.at(-1);
   parts.push(
-    exportLine({
-      record: "end",
-      events,
-      digests,
-      last_seq: last?.seq ?? null,
-      last_hash: last?.hash ?? null,
-    }),
+    exportLine(signExportEnd(header, { events, digests, last: chain.events.at(-1) }, chain.key.signer)),
   );
   return parts.join("");
 }

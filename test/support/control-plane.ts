@@ -65,6 +65,7 @@ export async function startTestControlPlane(
     // Every test's requests come from 127.0.0.1: the per-address limits are tested on their own.
     HYBRID_CICD_RATE_LIMIT_SIGNIN: "100000/1m",
     HYBRID_CICD_RATE_LIMIT_TOKENS: "100000/1m",
+    HYBRID_CICD_RATE_LIMIT_DIGESTS: "100000/1m",
     ...options.env,
   });
   const secretStore = await LocalSecretStore.open(dataDir);

@@ -19,6 +19,10 @@ export interface TestAccount {
   name?: string;
   /** The GitHub login the user API reports (GitHub face). */
   githubLogin?: string;
+  /** The GitHub numeric user id the user API reports. @default 1 */
+  githubId?: number;
+  /** Google's `hd` claim (a Workspace account's domain), in the ID Token. */
+  hostedDomain?: string;
 }
 
 export interface TestClient {
@@ -148,7 +152,9 @@ export async function startAuthorizationServer(accounts: TestAccount[]): Promise
         cookies: { keys: [randomBytes(32).toString("base64url")] },
         routes: { authorization: "/login/oauth/authorize", token: "/login/oauth/access_token" },
         scopes: ["openid", "offline_access", "read:user", "user:email"],
-        claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+        claims: { openid: ["sub", "hd"], email: ["email", "email_verified"], profile: ["name"] },
+        // Scope claims in the ID Token too, as Google puts `hd` and `email` there.
+        conformIdTokenClaims: false,
         features: { devInteractions: { enabled: false } },
         pkce: { required: () => true },
         ttl: {
@@ -172,6 +178,7 @@ export async function startAuthorizationServer(accounts: TestAccount[]): Promise
             async claims() {
               return {
                 sub: id,
+                ...(account.hostedDomain ? { hd: account.hostedDomain } : {}),
                 ...(account.email
                   ? { email: account.email, email_verified: account.emailVerified ?? true }
                   : {}),
@@ -233,7 +240,7 @@ export async function startAuthorizationServer(accounts: TestAccount[]): Promise
           }
           ctx.body =
             ctx.path === "/api/user"
-              ? { login: account.githubLogin, id: 1, name: account.name ?? null }
+              ? { login: account.githubLogin, id: account.githubId ?? 1, name: account.name ?? null }
               : [
                   {
                     email: `${account.githubLogin}@users.noreply.github.com`,

@@ -84,7 +84,7 @@ export const envSchema = z.object({
   /** Session lifetimes as durations (`12h`, `7d`, or seconds). */
   HYBRID_CICD_SESSION_IDLE_TIMEOUT: duration(60, 30 * 86400).default(12 * 3600),
   HYBRID_CICD_SESSION_MAX_AGE: duration(60, 90 * 86400).default(7 * 86400),
-  /** Role bindings by configuration: `email:alice@example.com=admin,github:octocat=operator,domain:example.com=viewer`. */
+  /** Role bindings by configuration: `email:alice@example.com=admin,github-id:583231=operator,domain:example.com=viewer`. */
   HYBRID_CICD_ROLE_BINDINGS: z
     .string()
     .max(16 * 1024)
@@ -104,6 +104,8 @@ export const envSchema = z.object({
   /** Per client IP: `<count>/<window>`, e.g. `30/1m`. */
   HYBRID_CICD_RATE_LIMIT_SIGNIN: rate.default({ limit: 30, windowSeconds: 60 }),
   HYBRID_CICD_RATE_LIMIT_TOKENS: rate.default({ limit: 30, windowSeconds: 60 }),
+  /** On-demand audit digests (`POST /audit/digests`): each is a signature and a stored item. */
+  HYBRID_CICD_RATE_LIMIT_DIGESTS: rate.default({ limit: 10, windowSeconds: 60 }),
 });
 
 export type Env = z.infer<typeof envSchema>;

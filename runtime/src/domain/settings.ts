@@ -12,6 +12,13 @@ export const settings = {
   audit: {
     /** A signed digest of the chain head this often, quiet intervals too (the AWS schedule matches). */
     digestIntervalSeconds: 3600,
+    /**
+     * GET /audit/verify reports a newest digest older than the interval plus this margin (a late
+     * schedule, a retried Lambda) as stale: digests stopped, or a tail was deleted with its digests.
+     */
+    digestMarginSeconds: 600,
+    /** `GET /audit/public-key` keeps the keys this long in memory (anonymous callers, Secrets Manager). */
+    publicKeyCacheSeconds: 60,
     /** Denied requests are counted per key and written once per window (decision 004). */
     deniedWindowSeconds: 30,
     /** Distinct keys counted per window; the rest are folded into one overflow record. */

@@ -1,6 +1,7 @@
 import { parse as parseCookies } from "cookie";
 import type { Request, RequestHandler, Response } from "express";
 import { ForbiddenError, UnauthenticatedError } from "../domain/errors";
+import { idPatterns } from "../domain/ids";
 import { epochSeconds, type Principal } from "../domain/principal";
 import { settings } from "../domain/settings";
 import { CSRF_COOKIE, CSRF_HEADER, csrfToken, verifyCsrfToken } from "../identity/csrf";
@@ -12,6 +13,13 @@ import type { SessionRecord } from "../store/sessions-repository";
 import type { Access } from "./route";
 
 export const SESSION_COOKIE = "hcp_session";
+/**
+ * The session cookie's name over HTTPS: the `__Host-` prefix makes browsers accept it only when it is
+ * Secure, has Path=/ and no Domain, so a sibling (sub)domain cannot plant or shadow a session.
+ */
+export const HTTPS_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+
+const sessionCookieName = (secure: boolean) => (secure ? HTTPS_SESSION_COOKIE : SESSION_COOKIE);
 
 /** Methods that change state: a cookie alone never authorizes them (CSRF). */
 const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -19,7 +27,7 @@ const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** The session id from the cookie, if any. */
 export function sessionCookie(req: Request): string | undefined {
   const header = req.headers.cookie;
-  return header ? parseCookies(header)[SESSION_COOKIE] : undefined;
+  return header ? parseCookies(header)[sessionCookieName(req.app.locals.secureCookies === true)] : undefined;
 }
 
 /**
@@ -29,7 +37,13 @@ export function sessionCookie(req: Request): string | undefined {
 export function setSessionCookies(res: Response, sessionId: string, session: SessionRecord): void {
   const secure = res.app.locals.secureCookies === true;
   const maxAge = Math.max(0, session.expires_at - epochSeconds(new Date())) * 1000;
-  res.cookie(SESSION_COOKIE, sessionId, { httpOnly: true, sameSite: "lax", secure, path: "/", maxAge });
+  res.cookie(sessionCookieName(secure), sessionId, {
+    httpOnly: true,
+    sameSite: "lax",
+    secure,
+    path: "/",
+    maxAge,
+  });
   res.cookie(CSRF_COOKIE, csrfToken(sessionId), {
     httpOnly: false,
     sameSite: "strict",
@@ -40,7 +54,8 @@ export function setSessionCookies(res: Response, sessionId: string, session: Ses
 }
 
 export function clearSessionCookies(res: Response): void {
-  res.clearCookie(SESSION_COOKIE, { path: "/" });
+  const secure = res.app.locals.secureCookies === true;
+  res.clearCookie(sessionCookieName(secure), { path: "/", secure });
   res.clearCookie(CSRF_COOKIE, { path: "/" });
 }
 
@@ -104,6 +119,8 @@ async function authenticateAgent(req: Request, runtime: Runtime): Promise<Princi
       now: epochSeconds(runtime.clock()),
       maxAgeSeconds: settings.signature.maxAgeSeconds,
       lookupKey: async (keyId) => {
+        // Agent keyids are agent ids: anything else is unknown without asking the store.
+        if (!idPatterns.agent.test(keyId)) return undefined;
         const found = await runtime.agents.signatureKeys(keyId);
         revoked = found.revoked;
         snapshot = found.agent;

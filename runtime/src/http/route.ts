@@ -20,8 +20,11 @@ export const agentAccess: Access = { kind: "agent" };
 export const userWith = (permission: Permission): Access => ({ kind: "user", permission });
 export const anyUser: Access = { kind: "anyUser" };
 
-/** Rate limits by client address (http/security.ts): sign-in endpoints, and endpoints that mint tokens. */
-export type RateLimitName = "signin" | "tokens";
+/**
+ * Rate limits by client address (http/security.ts): sign-in endpoints, endpoints that mint tokens, and
+ * on-demand audit digests.
+ */
+export type RateLimitName = "signin" | "tokens" | "digests";
 
 export interface RouteDefinition {
   method: HttpMethod;

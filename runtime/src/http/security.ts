@@ -98,6 +98,7 @@ export function rateLimiters(runtime: Runtime): Record<RateLimitName, RequestHan
   const limits: Record<RateLimitName, { limit: number; windowSeconds: number; what: string }> = {
     signin: { ...runtime.env.HYBRID_CICD_RATE_LIMIT_SIGNIN, what: "sign-in attempts" },
     tokens: { ...runtime.env.HYBRID_CICD_RATE_LIMIT_TOKENS, what: "token requests" },
+    digests: { ...runtime.env.HYBRID_CICD_RATE_LIMIT_DIGESTS, what: "digest requests" },
   };
   const limiter = (name: RateLimitName): RequestHandler => {
     const { limit, windowSeconds, what } = limits[name];
@@ -122,5 +123,5 @@ export function rateLimiters(runtime: Runtime): Record<RateLimitName, RequestHan
       validate: { trustProxy: false },
     });
   };
-  return { signin: limiter("signin"), tokens: limiter("tokens") };
+  return { signin: limiter("signin"), tokens: limiter("tokens"), digests: limiter("digests") };
 }

@@ -36,6 +36,11 @@ export const defaultSignatureLabel = "sig1";
 const maxSignaturesPerRequest = 8;
 /** Nonces are stored for the replay window; a bound keeps that item small. */
 const maxNonceLength = 256;
+/**
+ * A keyid is checked before any key lookup: 1 to 128 printable ASCII characters without spaces. Key
+ * stores have key-size limits of their own (DynamoDB: 2 KB) that a caller must not be able to reach.
+ */
+export const keyIdPattern = /^[\x21-\x7e]{1,128}$/;
 
 // ---------------------------------------------------------------------------------------------------
 // Content-Digest (RFC 9530)
@@ -495,11 +500,16 @@ function parseLabel(
   const params = input[1];
   const keyId = params.get("keyid");
   const claimedKeyId = typeof keyId === "string" && keyId !== "" ? keyId : undefined;
+  // Only a keyid of the right shape is echoed back in refusals and handed to lookups.
+  const namedKeyId = claimedKeyId !== undefined && keyIdPattern.test(claimedKeyId) ? claimedKeyId : undefined;
   if (params.get("alg") !== signatureAlgorithm) {
-    return refuse("unsupported-alg", `alg must be the string "${signatureAlgorithm}"`, claimedKeyId);
+    return refuse("unsupported-alg", `alg must be the string "${signatureAlgorithm}"`, namedKeyId);
   }
   if (claimedKeyId === undefined) {
     return refuse("missing-keyid", "the keyid parameter is missing or not a non-empty string");
+  }
+  if (!keyIdPattern.test(claimedKeyId)) {
+    return refuse("missing-keyid", "the keyid parameter is not 1 to 128 printable ASCII characters");
   }
   const created = params.get("created");
   if (!Number.isSafeInteger(created)) {

@@ -7,7 +7,8 @@ import type { SecretStore } from "../secrets/secret-store";
 /**
  * Sign-in providers and the OAuth 2.0 / OpenID Connect protocol work, with `openid-client`: authorization
  * code + PKCE (S256) + `state`, plus `nonce` and ID Token validation for OpenID Connect. GitHub is plain
- * OAuth 2.0: its user API gives the login and the verified primary e-mail.
+ * OAuth 2.0: its user API gives the numeric user id (the stable identity: logins can be renamed and
+ * re-registered), the login (shown, never trusted) and the verified primary e-mail.
  */
 export const providerIds = ["google", "github", "oidc"] as const;
 export type ProviderId = (typeof providerIds)[number];
@@ -27,10 +28,14 @@ export interface ProviderSettings {
 /** Who the provider says signed in; only verified e-mail addresses are kept. */
 export interface VerifiedIdentity {
   readonly provider: ProviderId;
-  /** Stable id at the provider: the OIDC `sub`, or the GitHub login. */
+  /** Stable id at the provider: the OIDC `sub`, or the GitHub numeric user id. */
   readonly subject: string;
   readonly email?: string;
   readonly name?: string;
+  /** GitHub: the login at sign-in time, for people to read (bindings use the numeric id). */
+  readonly login?: string;
+  /** Google: the `hd` claim, the Workspace domain the account belongs to (absent for consumer accounts). */
+  readonly hostedDomain?: string;
 }
 
 /** The configured providers, from the environment; a half-configured provider stops start-up. */
@@ -302,11 +307,15 @@ export class OAuthClients {
       profile = await oidc.fetchUserInfo(configuration, tokens.access_token, claims.sub);
     }
     const verified = profile.email_verified === true || profile.email_verified === "true";
+    // `hd` is Google's: only read from the ID Token, and only for Google.
+    const hd =
+      settings.id === "google" && typeof claims.hd === "string" ? claims.hd.toLowerCase() : undefined;
     return {
       provider: settings.id,
       subject: claims.sub,
       email: verified && typeof profile.email === "string" ? profile.email.toLowerCase() : undefined,
       name: typeof profile.name === "string" ? profile.name.slice(0, 128) : undefined,
+      ...(hd ? { hostedDomain: hd } : {}),
     };
   }
 
@@ -326,7 +335,10 @@ export class OAuthClients {
       if (!response.ok) throw new ProviderRefusedError(`GitHub API refused the token (${response.status})`);
       return (await response.json()) as T;
     };
-    const user = await api<{ login?: unknown; name?: unknown }>("/user");
+    const user = await api<{ id?: unknown; login?: unknown; name?: unknown }>("/user");
+    if (typeof user.id !== "number" || !Number.isSafeInteger(user.id) || user.id <= 0) {
+      throw new ProviderRefusedError("GitHub returned no valid user id");
+    }
     if (typeof user.login !== "string" || !/^[A-Za-z0-9-]{1,39}$/.test(user.login)) {
       throw new ProviderRefusedError("GitHub returned no valid login");
     }
@@ -336,9 +348,10 @@ export class OAuthClients {
       : undefined;
     return {
       provider: settings.id,
-      subject: user.login.toLowerCase(),
+      subject: String(user.id),
+      login: user.login.toLowerCase(),
       email: typeof primary?.email === "string" ? primary.email.toLowerCase() : undefined,
-      name: typeof user.name === "string" ? user.name.slice(0, 128) : undefined,
+      name: typeof user.name === "string" ? user.name.slice(0, 128) : user.login,
     };
   }
 }

@@ -22,6 +22,8 @@ export const permissions = {
   /** Change role bindings; force a user's sign-out everywhere. */
   "access:manage": ["admin"],
   "audit:read": ["admin", "auditor"],
+  /** Sign a digest of the chain head on demand (the schedule makes one every interval anyway). */
+  "audit:seal": ["admin"],
   "reports:export": ["admin", "auditor"],
   "secrets:rotate": ["admin"],
 } as const satisfies Record<string, readonly Role[]>;

@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { decodeCursor, encodeCursor } from "./cursor";
-import { keyAttributeNames, LISTING_PARTITION } from "./schema";
+import { decodeCursor, encodeCursor, pageFrom } from "./cursor";
+import { LISTING_PARTITION } from "./schema";
 import { isConditionalCheckFailed, type WriteTransaction } from "./transaction";
 
 export interface ResourceFigures {
@@ -127,16 +127,23 @@ export class AgentsRepository {
   }): Promise<{ items: AgentRecord[]; nextCursor: string | null }> {
     const index = options.region === undefined ? "agents-by-listing" : "agents-by-region";
     const condition = options.region === undefined ? "listing = :value" : "#region = :value";
-    const result = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: index,
-        KeyConditionExpression: condition,
-        ExpressionAttributeNames: options.region === undefined ? undefined : { "#region": "region" },
-        ExpressionAttributeValues: { ":value": options.region ?? LISTING_PARTITION },
-        Limit: options.limit,
-        ExclusiveStartKey: decodeCursor(options.cursor, keyAttributeNames("agents", index)),
-      }),
+    const start = decodeCursor(options.cursor, {
+      table: "agents",
+      index,
+      partition: options.region === undefined ? { listing: LISTING_PARTITION } : { region: options.region },
+    });
+    const result = await pageFrom(start, () =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: index,
+          KeyConditionExpression: condition,
+          ExpressionAttributeNames: options.region === undefined ? undefined : { "#region": "region" },
+          ExpressionAttributeValues: { ":value": options.region ?? LISTING_PARTITION },
+          Limit: options.limit,
+          ExclusiveStartKey: start,
+        }),
+      ),
     );
     return {
       items: (result.Items ?? []) as AgentRecord[],

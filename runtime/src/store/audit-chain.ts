@@ -1,13 +1,32 @@
 import { randomUUID } from "node:crypto";
 import { type DynamoDBDocumentClient, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { ulid } from "ulid";
-import { type AuditEvent, GENESIS_HASH, MAIN_CHAIN, sealEvent } from "../domain/audit/audit-event";
-import { ServiceUnavailableError } from "../domain/errors";
+import type { AuditEvent } from "../domain/audit/audit-event";
 import type { Logger } from "../logger";
+import { ServiceUnavailableError } from "../shared/errors";
 import { type AuditRepository, type ChainHead, headFromItem } from "./audit-repository";
 import { isTransactionCanceled, type WriteTransaction } from "./transaction";
 
+/** Where the next event goes; how it is hashed is the audit domain's business (`sealEvent`). */
+export interface ChainPosition {
+  seq: number;
+  prevHash: string;
+  time: string;
+  eventId: string;
+  environment: string;
+}
+
+/** How events are sealed, given by the audit domain: the store only writes them with conditions. */
+export interface AuditSealing {
+  /** `prev_hash` of the first event. */
+  genesisHash: string;
+  /** The chain's name when none is given. */
+  defaultChain: string;
+  seal(draft: WriteTransaction["auditDrafts"][number], position: ChainPosition): AuditEvent;
+}
+
 export interface AuditChainOptions {
+  sealing: AuditSealing;
   /** Written into every event. */
   environment: string;
   clock?: () => Date;
@@ -17,8 +36,6 @@ export interface AuditChainOptions {
   /** Attempts when other writers keep moving the head first. @default 100 */
   maxAttempts?: number;
 }
-
-const emptyChain: ChainHead = { seq: 0, hash: GENESIS_HASH, time: null };
 
 /** Lost this many times in a row, a writer claims the next turn. */
 const TURN_AFTER_ATTEMPTS = 16;
@@ -52,7 +69,7 @@ export class AuditChain {
     private readonly repository: AuditRepository,
     private readonly options: AuditChainOptions,
   ) {
-    this.chain = options.chain ?? MAIN_CHAIN;
+    this.chain = options.chain ?? options.sealing.defaultChain;
     this.clock = options.clock ?? (() => new Date());
     this.maxAttempts = options.maxAttempts ?? 100;
   }
@@ -159,7 +176,7 @@ export class AuditChain {
     const events: AuditEvent[] = [];
     let previous = head;
     for (const draft of tx.auditDrafts) {
-      const event = sealEvent(draft, {
+      const event = this.options.sealing.seal(draft, {
         seq: previous.seq + 1,
         prevHash: previous.hash,
         time,
@@ -174,7 +191,13 @@ export class AuditChain {
 
   private async readHead(): Promise<ChainHead> {
     try {
-      return (await this.repository.head(this.chain)) ?? emptyChain;
+      return (
+        (await this.repository.head(this.chain)) ?? {
+          seq: 0,
+          hash: this.options.sealing.genesisHash,
+          time: null,
+        }
+      );
     } catch (error) {
       throw this.unavailable(error);
     }

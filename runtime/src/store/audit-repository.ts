@@ -7,7 +7,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { AuditDigest, AuditEvent, AuditOutcome } from "../domain/audit/audit-event";
-import { decodeCursor, encodeCursor } from "./cursor";
+import { decodeCursor, encodeCursor, pageFrom } from "./cursor";
 import { type IndexName, keyAttributeNames } from "./schema";
 import { isConditionalCheckFailed, type TransactItem } from "./transaction";
 
@@ -265,16 +265,22 @@ export class AuditRepository {
     }
     const plan = queryPlan(query, seqs);
     const items: AuditEvent[] = [];
-    let start = decodeCursor(query.cursor, keyAttributeNames("audit", plan.IndexName));
+    const partition: Record<string, string> = { chain: query.chain };
+    if (plan.IndexName === "audit-by-actor") partition.actor_key = query.actor!;
+    if (plan.IndexName === "audit-by-target") partition.target_key = query.target!;
+    const fromClient = decodeCursor(query.cursor, { table: "audit", index: plan.IndexName, partition });
+    let start: Record<string, unknown> | undefined = fromClient;
     for (let page = 0; page < MAX_PAGES_PER_LIST; page++) {
-      const result = await this.doc.send(
-        new QueryCommand({
-          ...plan,
-          TableName: this.eventsTable,
-          ScanIndexForward: query.order === "asc",
-          Limit: Math.max(query.limit, 25),
-          ExclusiveStartKey: start,
-        }),
+      const result = await pageFrom(page === 0 ? fromClient : undefined, () =>
+        this.doc.send(
+          new QueryCommand({
+            ...plan,
+            TableName: this.eventsTable,
+            ScanIndexForward: query.order === "asc",
+            Limit: Math.max(query.limit, 25),
+            ExclusiveStartKey: start,
+          }),
+        ),
       );
       for (const item of result.Items ?? []) {
         items.push(fromItem(item));

@@ -1,7 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { Role } from "../identity/permissions";
-import { decodeCursor, encodeCursor } from "./cursor";
-import { keyAttributeNames } from "./schema";
+import { decodeCursor, encodeCursor, pageFrom } from "./cursor";
 import type { WriteTransaction } from "./transaction";
 
 export type CredentialKind = "api" | "registration" | "signin";
@@ -135,16 +134,19 @@ export class CredentialsRepository {
     cursor?: string,
   ): Promise<{ items: CredentialRecord[]; nextCursor: string | null }> {
     const index = "credentials-by-kind";
-    const result = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: index,
-        KeyConditionExpression: "kind = :kind",
-        ExpressionAttributeValues: { ":kind": kind },
-        ScanIndexForward: false,
-        Limit: limit,
-        ExclusiveStartKey: decodeCursor(cursor, keyAttributeNames("credentials", index)),
-      }),
+    const start = decodeCursor(cursor, { table: "credentials", index, partition: { kind } });
+    const result = await pageFrom(start, () =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: index,
+          KeyConditionExpression: "kind = :kind",
+          ExpressionAttributeValues: { ":kind": kind },
+          ScanIndexForward: false,
+          Limit: limit,
+          ExclusiveStartKey: start,
+        }),
+      ),
     );
     return {
       items: (result.Items ?? []) as CredentialRecord[],

@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { decodeCursor, encodeCursor } from "./cursor";
-import { keyAttributeNames, LISTING_PARTITION } from "./schema";
+import { decodeCursor, encodeCursor, pageFrom } from "./cursor";
+import { LISTING_PARTITION } from "./schema";
 import { isConditionalCheckFailed, type WriteTransaction } from "./transaction";
 import { type Change, updateParts } from "./update-expression";
 
@@ -481,14 +481,21 @@ export class JobsRepository {
     cursor?: string;
   }): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
     const query = this.query(options.status);
-    const result = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        ...query,
-        ScanIndexForward: false,
-        Limit: options.limit,
-        ExclusiveStartKey: decodeCursor(options.cursor, keyAttributeNames("jobs", query.IndexName)),
-      }),
+    const start = decodeCursor(options.cursor, {
+      table: "jobs",
+      index: query.IndexName,
+      partition: options.status === undefined ? { listing: LISTING_PARTITION } : { status: options.status },
+    });
+    const result = await pageFrom(start, () =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          ...query,
+          ScanIndexForward: false,
+          Limit: options.limit,
+          ExclusiveStartKey: start,
+        }),
+      ),
     );
     return { items: (result.Items ?? []) as JobRecord[], nextCursor: encodeCursor(result.LastEvaluatedKey) };
   }

@@ -5,7 +5,7 @@ import type { WriteTransaction } from "./transaction";
 
 /** A role binding managed through the API (bindings from configuration are never stored). */
 export interface RoleBindingRecord {
-  /** `email:alice@example.com`, `domain:example.com`, or a user id such as `github:octocat`. */
+  /** `email:alice@example.com`, `domain:example.com`, or a user id such as `github-id:583231`. */
   subject: string;
   role: Role;
   listing: typeof LISTING_PARTITION;

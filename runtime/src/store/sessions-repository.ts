@@ -5,7 +5,7 @@ import { isConditionalCheckFailed, type WriteTransaction } from "./transaction";
 /** A session as stored: keyed by the SHA-256 of its id; the id itself is never stored. */
 export interface SessionRecord {
   session_hash: string;
-  /** `<provider>:<subject>` (e.g. `github:octocat`), or the name a sign-in link was issued for. */
+  /** `<provider>:<subject>` (e.g. `github-id:583231`), or the name a sign-in link was issued for. */
   user_id: string;
   provider: string;
   /** Absent: signed in, but no role binding matches (403 everywhere except sign-out). */

@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Logger } from "../logger";
 import { AgentsRepository } from "./agents-repository";
-import { AuditChain } from "./audit-chain";
+import { AuditChain, type AuditSealing } from "./audit-chain";
 import { AuditRepository } from "./audit-repository";
 import { CredentialsRepository } from "./credentials-repository";
 import { IdempotencyRepository } from "./idempotency-repository";
@@ -17,6 +17,8 @@ import { SessionsRepository } from "./sessions-repository";
 import { commitTransaction, WriteTransaction } from "./transaction";
 
 export interface StoreOptions {
+  /** How audit events are sealed (the audit domain's `auditSealing`). */
+  sealing: AuditSealing;
   /** Written into every audit event. @default "local" */
   environment?: string;
   clock?: () => Date;
@@ -47,7 +49,7 @@ export class Store {
   constructor(
     readonly doc: DynamoDBDocumentClient,
     readonly tablePrefix: string,
-    options: StoreOptions = {},
+    options: StoreOptions,
   ) {
     this.tables = tableNames(tablePrefix);
     this.sessions = new SessionsRepository(doc, this.tables.sessions);
@@ -60,6 +62,7 @@ export class Store {
     this.idempotency = new IdempotencyRepository(doc, this.tables.idempotency);
     this.audit = new AuditRepository(doc, this.tables.audit, this.tables.audit_digests);
     this.auditChain = new AuditChain(doc, this.audit, {
+      sealing: options.sealing,
       environment: options.environment ?? "local",
       clock: options.clock,
       logger: options.logger,

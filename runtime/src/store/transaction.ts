@@ -3,7 +3,7 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from "@aws-sdk/lib-dynamodb";
-import { ServiceUnavailableError } from "../domain/errors";
+import { ServiceUnavailableError } from "../shared/errors";
 
 export type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
 

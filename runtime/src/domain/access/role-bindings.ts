@@ -9,9 +9,12 @@ import { auditActor, type Clock, type RequestContext } from "../principal";
 
 /**
  * Role bindings: a verified identity → a role. Subjects, most specific first:
- *   `<provider>:<id>`   a user id: `github:octocat`, `google:1134...` (OIDC `sub`), `oidc:<sub>`
+ *   a user id           `github-id:583231` (GitHub's numeric user id, decision 014), `google:1134...`
+ *                       (OIDC `sub`), `oidc:<sub>`
  *   `email:<address>`   a verified e-mail address (Google, OIDC `email_verified`, GitHub primary verified)
- *   `domain:<domain>`   every verified e-mail address of a domain
+ *   `domain:<domain>`   every verified e-mail address of a domain; for Google accounts only the
+ *                       Workspace domain the ID Token's `hd` claim names
+ * `github:<login>` is refused: a login can be renamed and then registered by someone else.
  * The most specific matching binding wins. Bindings from configuration (HYBRID_CICD_ROLE_BINDINGS) are
  * fixed; bindings made through the API are stored, audited, and cannot remove the last admin.
  */
@@ -27,7 +30,12 @@ export interface RoleBindingView {
 
 const emailPattern = /^[^\s@:,=]{1,64}@[a-z0-9.-]{1,253}\.[a-z]{2,63}$/;
 const domainPattern = /^[a-z0-9.-]{1,253}\.[a-z]{2,63}$/;
-const githubLogin = /^[a-z0-9-]{1,39}$/;
+const githubUserId = /^[1-9][0-9]{0,19}$/;
+
+/** What to say to someone who still writes `github:<login>`. */
+export const githubLoginRefusal =
+  "GitHub identities are bound by numeric user id, not login (logins can be renamed and re-registered): " +
+  "write github-id:<id>; the id of a login is the `id` of https://api.github.com/users/<login>";
 const opaqueSubject = /^[\x21-\x7e]{1,255}$/;
 
 /** The canonical form of a subject, or undefined when it is not one. */
@@ -41,8 +49,10 @@ export function normalizeSubject(text: string): string | undefined {
       return emailPattern.test(value.toLowerCase()) ? `email:${value.toLowerCase()}` : undefined;
     case "domain":
       return domainPattern.test(value.toLowerCase()) ? `domain:${value.toLowerCase()}` : undefined;
+    case "github-id":
+      return githubUserId.test(value) ? `github-id:${value}` : undefined;
     case "github":
-      return githubLogin.test(value.toLowerCase()) ? `github:${value.toLowerCase()}` : undefined;
+      return undefined;
     default:
       // OIDC subjects are case-sensitive opaque strings.
       return (providerIds as readonly string[]).includes(kind) && opaqueSubject.test(value)
@@ -51,15 +61,24 @@ export function normalizeSubject(text: string): string | undefined {
   }
 }
 
-/** The user id of a verified identity, e.g. `github:octocat`. */
-export const userIdOf = (identity: VerifiedIdentity): string => `${identity.provider}:${identity.subject}`;
+/** The user id of a verified identity, e.g. `github-id:583231` or `google:1134...`. */
+export const userIdOf = (identity: VerifiedIdentity): string =>
+  identity.provider === "github"
+    ? `github-id:${identity.subject}`
+    : `${identity.provider}:${identity.subject}`;
 
-/** The subjects a verified identity matches, most specific first. */
+/**
+ * The subjects a verified identity matches, most specific first. A Google account matches `domain:` only
+ * for the Workspace domain in its `hd` claim: a consumer Google account can carry a verified address at
+ * any domain, which does not make it that organisation's account.
+ */
 export function subjectsOf(identity: VerifiedIdentity): string[] {
   const subjects = [userIdOf(identity)];
   if (identity.email) {
     subjects.push(`email:${identity.email}`);
-    subjects.push(`domain:${identity.email.slice(identity.email.lastIndexOf("@") + 1)}`);
+    const domain = identity.email.slice(identity.email.lastIndexOf("@") + 1);
+    if (identity.provider !== "google") subjects.push(`domain:${domain}`);
+    else if (identity.hostedDomain === domain) subjects.push(`domain:${domain}`);
   }
   return subjects.map((subject) => normalizeSubject(subject) ?? subject);
 }
@@ -71,10 +90,15 @@ export function parseConfiguredBindings(text: string): Map<string, Role> {
     const at = entry.lastIndexOf("=");
     const subject = normalizeSubject(entry.slice(0, Math.max(at, 0)));
     const role = entry.slice(at + 1) as Role;
+    if (/^github:/i.test(entry)) {
+      throw new ConfigurationError(
+        `invalid configuration: HYBRID_CICD_ROLE_BINDINGS entry "${entry}": ${githubLoginRefusal}`,
+      );
+    }
     if (at <= 0 || !subject || !roles.includes(role)) {
       throw new ConfigurationError(
         `invalid configuration: HYBRID_CICD_ROLE_BINDINGS entry "${entry}" is not <subject>=<role> ` +
-          `(subjects: email:<address>, domain:<domain>, github:<login>, google:<sub>, oidc:<sub>; roles: ${roles.join(", ")})`,
+          `(subjects: email:<address>, domain:<domain>, github-id:<id>, google:<sub>, oidc:<sub>; roles: ${roles.join(", ")})`,
       );
     }
     if (bindings.has(subject) && bindings.get(subject) !== role) {
@@ -136,7 +160,9 @@ export class RoleBindings {
       throw new ValidationError("subject is not valid", [
         {
           field: "subject",
-          message: "email:<address>, domain:<domain>, github:<login>, google:<sub> or oidc:<sub>",
+          message: /^github:/i.test(text)
+            ? githubLoginRefusal
+            : "email:<address>, domain:<domain>, github-id:<id>, google:<sub> or oidc:<sub>",
         },
       ]);
     }

@@ -135,3 +135,6 @@ export function toJsonValue(value: unknown): unknown {
     ),
   );
 }
+
+/** What the store's audit chain needs from this domain to append events (it never hashes itself). */
+export const auditSealing = { genesisHash: GENESIS_HASH, defaultChain: MAIN_CHAIN, seal: sealEvent } as const;

@@ -1,6 +1,13 @@
-import type { KeyObject } from "node:crypto";
-import type { AuditDigest, AuditEvent } from "./audit-event";
-import { type AuditPublicKey, parsePublicKeys, publicKeyFromRaw } from "./audit-signing";
+import { createHash, type KeyObject } from "node:crypto";
+import { type AuditDigest, type AuditEvent, canonicalJson, toJsonValue } from "./audit-event";
+import {
+  type AuditPublicKey,
+  type AuditSigner,
+  parsePublicKeys,
+  publicKeyFromRaw,
+  signRecord,
+  verifyRecordSignature,
+} from "./audit-signing";
 import { ChainVerifier, type VerificationReport } from "./chain-verifier";
 
 /**
@@ -9,13 +16,17 @@ import { ChainVerifier, type VerificationReport } from "./chain-verifier";
  *   {"record":"header", "format":"hybrid-cicd-audit-export/1", ...}   first line
  *   {"record":"event", ...the event, exactly as hashed...}             seq order
  *   {"record":"digest", ...the signed digest...}                       right after the event it signs
- *   {"record":"end", "events":N, "digests":M, ...}                     last line: the file is whole
+ *   {"record":"end", "header_hash":..., "events":N, "digests":M, ..., "signature":...}   last line
  *
  * Every event is followed, sooner or later, by a digest signing it (the export is sealed before it is
- * written), so the whole file verifies offline with the public key alone.
+ * written), so the whole file verifies offline with the public key alone. The end record is signed
+ * with the audit key over the header's hash, the range, the counts and the last hash (decision 013):
+ * a file cut at an earlier digest, with its header and counts edited to match, no longer verifies, and
+ * the header's environment, period and export time are facts the signature vouches for.
  */
 
-export const EXPORT_FORMAT = "hybrid-cicd-audit-export/1";
+/** Version 2 has the signed end record; version 1 files (unsigned end) are refused. */
+export const EXPORT_FORMAT = "hybrid-cicd-audit-export/2";
 
 export interface ExportHeader {
   record: "header";
@@ -35,12 +46,49 @@ export interface ExportHeader {
   public_keys: AuditPublicKey[];
 }
 
-export interface ExportEnd {
+/** What the end record signs: everything but its own signature. */
+export interface ExportEndPayload {
   record: "end";
+  /** SHA-256 (hex) of the header line's JCS form. */
+  header_hash: string;
   events: number;
   digests: number;
+  first_seq: number | null;
   last_seq: number | null;
   last_hash: string | null;
+  /** The audit key that signed this record (the digests' key). */
+  key_id: string;
+}
+
+export interface ExportEnd extends ExportEndPayload {
+  /** Ed25519 over the JCS form of the payload, base64url. */
+  signature: string;
+}
+
+/** The hash the end record binds the header with (of the header exactly as the file carries it). */
+export function exportHeaderHash(header: unknown): string {
+  return createHash("sha256")
+    .update(canonicalJson(toJsonValue(header)), "utf8")
+    .digest("hex");
+}
+
+/** The signed last line of an export. */
+export function signExportEnd(
+  header: ExportHeader,
+  held: { events: number; digests: number; last: AuditEvent | undefined },
+  signer: AuditSigner,
+): ExportEnd {
+  const payload: ExportEndPayload = {
+    record: "end",
+    header_hash: exportHeaderHash(header),
+    events: held.events,
+    digests: held.digests,
+    first_seq: header.first_seq,
+    last_seq: held.last?.seq ?? null,
+    last_hash: held.last?.hash ?? null,
+    key_id: signer.keyId,
+  };
+  return { ...payload, signature: signRecord(payload, signer) };
 }
 
 export type ExportRecord =
@@ -104,7 +152,9 @@ export async function verifyExport(
 ): Promise<ExportVerification> {
   let verifier: ChainVerifier | undefined;
   let header: ExportHeader | undefined;
+  let headerHash: string | undefined;
   let end: ExportEnd | undefined;
+  let endLocation = "";
   let lineNumber = 0;
   let events = 0;
   let digests = 0;
@@ -135,6 +185,7 @@ export async function verifyExport(
         header = undefined;
       } else {
         header = record as unknown as ExportHeader;
+        headerHash = exportHeaderHash(record);
       }
       const embedded = new Map<string, KeyObject>();
       for (const key of header?.public_keys ?? []) {
@@ -175,6 +226,7 @@ export async function verifyExport(
       verifier.addDigest(body, location);
     } else if (kind === "end") {
       end = record as unknown as ExportEnd;
+      endLocation = location;
       afterEnd = true;
     } else {
       verifier.report({ kind: "malformed", message: `unknown record type ${String(kind)}`, location });
@@ -188,13 +240,34 @@ export async function verifyExport(
       kind: "incomplete_export",
       message: `the file has no end record after line ${lineNumber}: it was cut short`,
     });
-  } else if (end.events !== events || end.digests !== digests) {
-    verifier.report({
-      kind: "incomplete_export",
-      message: `the end record counts ${end.events} events and ${end.digests} digests; the file holds ${events} and ${digests}`,
-    });
+  } else {
+    checkEndSignature(end, endLocation, options.publicKeys ?? embeddedKeys(header), verifier);
+    if (end.events !== events || end.digests !== digests) {
+      verifier.report({
+        kind: "incomplete_export",
+        message: `the end record counts ${end.events} events and ${end.digests} digests; the file holds ${events} and ${digests}`,
+        location: endLocation,
+      });
+    }
   }
   const held = verifier.range;
+  if (end && headerHash !== undefined && end.header_hash !== headerHash) {
+    verifier.report({
+      kind: "export_altered",
+      message: "the header is not the one the end record signs: its environment, period or range was changed",
+      location: "line 1",
+    });
+  }
+  if (
+    end &&
+    (end.last_seq !== held.last || end.last_hash !== held.lastHash || end.first_seq !== held.first)
+  ) {
+    verifier.report({
+      kind: "incomplete_export",
+      message: `the end record signs seq ${end.first_seq}..${end.last_seq}; the file holds ${held.first}..${held.last}`,
+      location: endLocation,
+    });
+  }
   if (header && (held.first !== header.first_seq || held.last !== header.last_seq)) {
     verifier.report({
       kind: "incomplete_export",
@@ -214,6 +287,44 @@ export async function verifyExport(
         }
       : null,
   };
+}
+
+function embeddedKeys(header: ExportHeader | undefined): Map<string, KeyObject> {
+  const keys = new Map<string, KeyObject>();
+  for (const key of header?.public_keys ?? []) {
+    try {
+      keys.set(key.key_id, publicKeyFromRaw(key.public_key));
+    } catch {
+      // Reported when the header was read.
+    }
+  }
+  return keys;
+}
+
+/** The end record must be signed by a trusted audit key, over exactly what it says. */
+function checkEndSignature(
+  end: ExportEnd,
+  location: string,
+  keys: ReadonlyMap<string, KeyObject>,
+  verifier: ChainVerifier,
+): void {
+  const { signature, ...payload } = end;
+  const key = typeof payload.key_id === "string" ? keys.get(payload.key_id) : undefined;
+  if (typeof signature !== "string" || typeof payload.header_hash !== "string") {
+    verifier.report({ kind: "export_altered", message: "the end record is not signed", location });
+  } else if (!key) {
+    verifier.report({
+      kind: "unknown_key",
+      message: `the end record is signed by ${String(payload.key_id)}, which is not a trusted key`,
+      location,
+    });
+  } else if (!verifyRecordSignature(payload, signature, key)) {
+    verifier.report({
+      kind: "bad_signature",
+      message: "the end record's signature does not verify: its counts, range or header hash were changed",
+      location,
+    });
+  }
 }
 
 export { parsePublicKeys };

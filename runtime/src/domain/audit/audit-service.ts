@@ -15,10 +15,11 @@ import {
 import {
   type ChainRecord,
   EXPORT_FORMAT,
-  type ExportRecord,
+  type ExportHeader,
   exportLine,
   HASH_RULE,
   mergeChainRecords,
+  signExportEnd,
 } from "./audit-export";
 import { type AuditSigningKeys, signDigest } from "./audit-signing";
 import { ChainVerifier, type VerificationReport } from "./chain-verifier";
@@ -148,6 +149,18 @@ export class AuditService {
     }
   }
 
+  /** `POST /audit/digests`: the request is recorded first, so the digest it asks for signs it too. */
+  async sealOnDemand(context: RequestContext): Promise<AuditDigest> {
+    await this.record({
+      action: "audit.digest.create",
+      actor: auditActor(context),
+      target: { type: "audit_chain", id: this.chain },
+      outcome: "success",
+      request_id: context.requestId,
+    });
+    return this.createDigest("on_demand");
+  }
+
   /** Streams an export (JSON Lines, see audit-export.ts), sealed by a digest and recorded in the chain. */
   async *exportLines(period: AuditPeriod, context: RequestContext): AsyncGenerator<string> {
     await this.record({
@@ -178,7 +191,7 @@ export class AuditService {
         to: seal.digest_seq,
       };
     }
-    const header: ExportRecord = {
+    const header: ExportHeader = {
       record: "header",
       format: EXPORT_FORMAT,
       chain: this.chain,
@@ -209,13 +222,7 @@ export class AuditService {
         }
       }
     }
-    yield exportLine({
-      record: "end",
-      events,
-      digests,
-      last_seq: last?.seq ?? null,
-      last_hash: last?.hash ?? null,
-    });
+    yield exportLine(signExportEnd(header, { events, digests, last }, await this.keys.signer()));
   }
 
   /**
@@ -292,6 +299,7 @@ export class AuditService {
         });
       }
     }
+    if (toTheEnd) await this.checkFreshness(verifier, latestDigest, head?.seq ?? 0);
     const report = verifier.result();
     return {
       ...report,
@@ -302,6 +310,34 @@ export class AuditService {
         ? { digest_seq: latestDigest.digest_seq, head_seq: latestDigest.head_seq, time: latestDigest.time }
         : null,
     };
+  }
+
+  /**
+   * Digests are made every interval, quiet ones too, so the newest one is never older than the interval
+   * plus a margin. An older one means digests stopped, or the tail was deleted together with the digests
+   * that signed it (which no link check can see): reported, not only warned about.
+   */
+  private async checkFreshness(
+    verifier: ChainVerifier,
+    latestDigest: AuditDigest | undefined,
+    headSeq: number,
+  ): Promise<void> {
+    const allowedSeconds = this.intervalSeconds + settings.audit.digestMarginSeconds;
+    const now = this.options.clock().getTime();
+    const since =
+      latestDigest?.time ?? (headSeq > 0 ? (await this.store.audit.eventAt(this.chain, 1))?.time : undefined);
+    if (since === undefined) return;
+    const ageSeconds = Math.round((now - Date.parse(since)) / 1000);
+    if (ageSeconds <= allowedSeconds) return;
+    verifier.report({
+      kind: "stale_digest",
+      message: latestDigest
+        ? `the newest digest (${latestDigest.digest_seq}, ${latestDigest.time}) is ${ageSeconds} s old; ` +
+          `digests are made every ${this.intervalSeconds} s: the tail may have been deleted with its digests, ` +
+          "or digests stopped"
+        : `no digest signs the chain, and its first event is ${ageSeconds} s old (digests every ${this.intervalSeconds} s)`,
+      ...(latestDigest ? { digest_seq: latestDigest.digest_seq } : {}),
+    });
   }
 
   /** Flushes counted refusals (the window timer does this on its own). */

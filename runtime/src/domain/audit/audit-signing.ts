@@ -12,6 +12,7 @@ import {
 import { secretId } from "../../secrets/catalog";
 import type { SecretStore } from "../../secrets/secret-store";
 import { ServiceUnavailableError } from "../errors";
+import { settings } from "../settings";
 import {
   type AuditDigest,
   canonicalJson,
@@ -76,6 +77,20 @@ export function signDigest(payload: DigestPayload, signer: AuditSigner): AuditDi
   return { ...payload, digest_hash: digestHash(payload), digest_signature: signature.toString("base64url") };
 }
 
+/** An Ed25519 signature of a record's JCS form, base64url (the export's end record). */
+export function signRecord(record: unknown, signer: AuditSigner): string {
+  return sign(null, Buffer.from(canonicalJson(record), "utf8"), signer.privateKey).toString("base64url");
+}
+
+export function verifyRecordSignature(record: unknown, signature: string, publicKey: KeyObject): boolean {
+  try {
+    const message = Buffer.from(canonicalJson(record), "utf8");
+    return verify(null, message, publicKey, Buffer.from(signature, "base64url"));
+  } catch {
+    return false;
+  }
+}
+
 export function verifyDigestSignature(digest: AuditDigest, publicKey: KeyObject): boolean {
   try {
     const message = Buffer.from(canonicalJson(digestPayload(digest)), "utf8");
@@ -134,6 +149,7 @@ export function publicKeyFromRaw(raw: string): KeyObject {
  */
 export class AuditSigningKeys {
   private cache?: { at: number; signer: AuditSigner; correlationKey: Buffer };
+  private publicKeyCache?: { at: number; keys?: AuditPublicKey[]; reading?: Promise<AuditPublicKey[]> };
 
   constructor(
     private readonly secretStore: SecretStore,
@@ -188,9 +204,34 @@ export class AuditSigningKeys {
     return createHmac("sha256", correlationKey).update(value, "utf8").digest("hex").slice(0, 24);
   }
 
-  /** Every kept version's public key, current first. */
+  /**
+   * Every kept version's public key, current first. Kept in memory for a short while (and one read in
+   * flight at a time): `GET /audit/public-key` is public, and anonymous callers must not be able to
+   * multiply secret store reads. A cached list without the current signing key is read again.
+   */
   async publicKeys(): Promise<AuditPublicKey[]> {
-    await this.current();
+    const { signer } = await this.current();
+    const cached = this.publicKeyCache;
+    if (
+      cached &&
+      this.now() - cached.at < settings.audit.publicKeyCacheSeconds * 1000 &&
+      (cached.keys === undefined || cached.keys.some((key) => key.key_id === signer.keyId))
+    ) {
+      return cached.keys ?? cached.reading!;
+    }
+    const reading = this.readPublicKeys();
+    this.publicKeyCache = { at: this.now(), reading };
+    try {
+      const keys = await reading;
+      if (this.publicKeyCache?.reading === reading) this.publicKeyCache = { at: this.now(), keys };
+      return keys;
+    } catch (error) {
+      if (this.publicKeyCache?.reading === reading) this.publicKeyCache = undefined;
+      throw error;
+    }
+  }
+
+  private async readPublicKeys(): Promise<AuditPublicKey[]> {
     const versions = await this.secretStore.listVersions(this.secretId);
     const described = versions.map((version) =>
       describePublicKey(createPublicKey(signerFromSecret(version.value).privateKey), [...version.stages]),

@@ -30,7 +30,11 @@ export type ProblemKind =
   | "digest_beyond_events"
   | "head_mismatch"
   | "not_sealed"
-  | "incomplete_export";
+  | "incomplete_export"
+  /** The export's header or end record was changed after it was signed. */
+  | "export_altered"
+  /** The newest digest is older than the digest interval plus a margin: a deleted tail with its digests. */
+  | "stale_digest";
 
 export interface VerificationProblem {
   kind: ProblemKind;

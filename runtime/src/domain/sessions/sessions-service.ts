@@ -177,7 +177,14 @@ export class SessionsService {
       target: { type: "session", id: publicId(minted.session) },
       outcome: "success",
       request_id: context.requestId,
-      details: { provider: identity.provider, role, via: "oauth", bound: role !== null },
+      details: {
+        provider: identity.provider,
+        role,
+        via: "oauth",
+        bound: role !== null,
+        // The GitHub login this id had at sign-in: the audit trail maps one to the other.
+        ...(identity.login ? { login: identity.login } : {}),
+      },
     });
     await this.store.commit(tx);
     return { ...minted, role };

@@ -47,7 +47,7 @@ const tokenPath = z.object({
   token_id: z.string().regex(/^[0-9a-f]{12}$/, "a token_id from GET /access/tokens"),
 });
 const userPath = z.object({
-  user_id: z.string().regex(/^[\x21-\x7e]{1,300}$/, "a user id, e.g. github:octocat"),
+  user_id: z.string().regex(/^[\x21-\x7e]{1,300}$/, "a user id, e.g. github-id:583231"),
 });
 
 export const accessRoutes = defineRoutes([

@@ -105,12 +105,15 @@ export const auditRoutes = defineRoutes([
     },
   },
   {
-    // On demand (the schedule makes one every interval): seals everything written so far.
+    // On demand (the schedule makes one every interval): seals everything written so far, this
+    // request's own audit event included. Admins only, and rate-limited: each one is a signature and
+    // a stored item.
     method: "POST",
     path: "/audit/digests",
-    access: userWith("audit:read"),
-    handle: async (_req, res, runtime) => {
-      res.status(201).json(await runtime.audit.createDigest("on_demand"));
+    access: userWith("audit:seal"),
+    rateLimit: "digests",
+    handle: async (req, res, runtime) => {
+      res.status(201).json(await runtime.audit.sealOnDemand(req.context));
     },
   },
   {
