@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { systemContext } from "../../runtime/src/domain/principal";
+import { HTTPS_SESSION_COOKIE } from "../../runtime/src/http/authenticate";
 import { csrfToken } from "../../runtime/src/identity/csrf";
 import type { Runtime } from "../../runtime/src/runtime";
 import { httpApiEvent, lambdaContext } from "../support/apigateway-event";
@@ -37,7 +38,8 @@ async function signedInCookies(): Promise<{ cookie: string; csrf: string }> {
     systemContext("t"),
   );
   const { sessionId } = await cp.runtime.sessions.signInWithLink(link.token, systemContext("t"));
-  return { cookie: `hcp_session=${sessionId}`, csrf: csrfToken(sessionId) };
+  // The Lambda serves HTTPS: the session cookie is `__Host-` prefixed.
+  return { cookie: `${HTTPS_SESSION_COOKIE}=${sessionId}`, csrf: csrfToken(sessionId) };
 }
 
 const header = (result: APIGatewayProxyStructuredResultV2, name: string) =>

@@ -1,11 +1,13 @@
-import { SESSION_COOKIE } from "@hybrid-cicd/runtime/http/authenticate";
+import { HTTPS_SESSION_COOKIE, SESSION_COOKIE } from "@hybrid-cicd/runtime/http/authenticate";
 import { CSRF_COOKIE } from "@hybrid-cicd/runtime/identity/csrf";
 import { type ActionFunctionArgs, redirect } from "@remix-run/node";
 import { z } from "zod";
 
 const schema = z.object({ everywhere: z.enum(["yes"]).optional() });
 
+/** Both cookie names: `__Host-hcp_session` over HTTPS, `hcp_session` on loopback http. */
 const cleared = [
+  `${HTTPS_SESSION_COOKIE}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax`,
   `${SESSION_COOKIE}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax`,
   `${CSRF_COOKIE}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Strict`,
 ];
