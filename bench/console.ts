@@ -46,10 +46,9 @@ interface ConsoleServer {
 export async function runConsoleBench(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   ensureConsoleBuilt();
-  const bareBuild = await mkdtemp(join(tmpdir(), "hcp-bench-bare-remix-"));
+  const bareBuild = join(consoleDir, "bench", "bare", "build");
   const built = spawnSync("npx", ["remix", "vite:build"], {
     cwd: join(consoleDir, "bench", "bare"),
-    env: { ...process.env, BARE_BUILD_DIR: bareBuild },
     encoding: "utf8",
   });
   if (built.status !== 0) throw new Error(`bare Remix build failed:\n${built.stderr}`);
@@ -130,7 +129,6 @@ export async function runConsoleBench(): Promise<void> {
     dynamodb.destroy();
     await database.stop();
     await rm(dataDir, { recursive: true, force: true });
-    await rm(bareBuild, { recursive: true, force: true });
   }
   // The listening servers end with the process (`npm run bench` exits after the last bench).
 }

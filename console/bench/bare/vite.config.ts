@@ -9,7 +9,7 @@ export default defineConfig({
     remix({
       basename: "/console",
       appDirectory: "app",
-      buildDirectory: process.env.BARE_BUILD_DIR ?? "build",
+      buildDirectory: "build",
       serverModuleFormat: "esm",
       future: {
         v3_fetcherPersist: true,
