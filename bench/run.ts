@@ -4,6 +4,7 @@
  */
 import { runAuditBench } from "./audit";
 import { runClaimsBench } from "./claims";
+import { runConsoleBench } from "./console";
 import { runHeartbeatBench } from "./heartbeat";
 import { runPlatformBundleBench } from "./platform-bundle";
 import { runReportsBench } from "./reports";
@@ -16,6 +17,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   platform: runPlatformBundleBench,
   reports: runReportsBench,
   rotation: runRotationBench,
+  console: runConsoleBench,
 };
 
 const wanted = process.argv.slice(2);
