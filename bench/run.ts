@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { runAuditBench } from "./audit";
 import { runClaimsBench } from "./claims";
+import { runConsoleBench } from "./console";
 import { runHeartbeatBench } from "./heartbeat";
 import { runPlatformBundleBench } from "./platform-bundle";
 import { runReportsBench } from "./reports";
@@ -21,6 +22,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   platform: runPlatformBundleBench,
   reports: runReportsBench,
   rotation: runRotationBench,
+  console: runConsoleBench,
 };
 
 const wanted = process.argv.slice(2);

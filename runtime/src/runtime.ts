@@ -109,6 +109,7 @@ export function createRuntime(dependencies: RuntimeDependencies) {
       clock,
       health: lifecycle,
       deployments: (environment) => store.deployments.latest(environment),
+      environments,
     }),
     securityEvents,
     bindings,

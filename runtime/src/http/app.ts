@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler } from "express";
 import { ulid } from "ulid";
 import { MethodNotAllowedError, NotFoundError } from "../domain/errors";
 import type { Runtime } from "../runtime";
+import { productName, version } from "../version";
 import { auditDeniedRequests } from "./audit-denied";
 import { authorize } from "./authenticate";
 import { bodyParsing, MAX_BODY_BYTES } from "./body";
@@ -92,6 +93,7 @@ export function createApp(runtime: Runtime, options: AppOptions): Express {
   app.use(securityHeaders({ https: options.secureCookies }));
   const limiters = rateLimiters(runtime);
   app.use(bodyParsing(bodyLimitFor));
+  app.get("/", rootIndex);
   for (const route of routes) {
     app[route.method.toLowerCase() as "get" | "post" | "put" | "delete"](
       route.path,
@@ -111,6 +113,33 @@ export function createApp(runtime: Runtime, options: AppOptions): Express {
   app.use(errorHandler(runtime.logger));
   return app;
 }
+
+/**
+ * `/`: a browser (Accept prefers HTML) goes to the console; an API client gets an index of links.
+ */
+const rootIndex: RequestHandler = (req, res) => {
+  if (req.accepts(["json", "html"]) === "html") {
+    res.redirect(302, "/console/");
+    return;
+  }
+  res.setHeader("Cache-Control", "no-store");
+  res.json({
+    name: productName,
+    version,
+    links: {
+      console: "/console/",
+      health: "/health",
+      info: "/info",
+      sign_in_providers: "/auth/providers",
+      me: "/auth/me",
+      jobs: "/jobs",
+      agents: "/agents",
+      queue_metrics: "/metrics/queue",
+      audit_events: "/audit/events",
+      audit_public_key: "/audit/public-key",
+    },
+  });
+};
 
 /** The body cap of the route a path belongs to: 64 KiB unless the route declares more. */
 function bodyLimitFor(path: string): number {

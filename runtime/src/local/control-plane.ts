@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
-import express from "express";
+import express, { type RequestHandler } from "express";
 import type { Env } from "../config/env";
 import { createApp } from "../http/app";
 import type { Logger } from "../logger";
@@ -86,7 +86,46 @@ export interface LocalControlPlane {
   stop(): Promise<void>;
 }
 
-/** `npm start`: the API (and, later, the console) on one local HTTP server. */
+/**
+ * The console's server module (console/server/console-app.ts). Named through a constant so that the
+ * runtime's type-check does not pull in the console's React and Remix types; the console's own
+ * tsconfig checks that module.
+ */
+const CONSOLE_SERVER: string = "@hybrid-cicd/console/server";
+interface ConsoleServer {
+  createConsoleApp(runtime: Runtime, options: { secureCookies: boolean }): Promise<RequestHandler>;
+  ConsoleNotBuiltError: new (message: string) => Error;
+}
+
+/**
+ * The console app, or (when `console/build` is missing) a 503 problem saying how to build it, so the API
+ * still starts.
+ */
+async function consoleOrPlaceholder(runtime: Runtime, secureCookies: boolean): Promise<RequestHandler> {
+  const { ConsoleNotBuiltError, createConsoleApp } = (await import(CONSOLE_SERVER)) as ConsoleServer;
+  try {
+    return await createConsoleApp(runtime, { secureCookies });
+  } catch (error) {
+    if (!(error instanceof ConsoleNotBuiltError)) throw error;
+    runtime.logger.warn({ reason: error.message }, "console not served");
+    return (req, res) => {
+      res
+        .status(503)
+        .type("application/problem+json")
+        .send(
+          JSON.stringify({
+            type: "about:blank",
+            title: "Service Unavailable",
+            status: 503,
+            detail: error.message,
+            instance: req.originalUrl.split("?")[0],
+          }),
+        );
+    };
+  }
+}
+
+/** `npm start`: the API and the console on one local HTTP server. */
 export async function startLocalControlPlane(env: Env, logger: Logger): Promise<LocalControlPlane> {
   const dataDir = resolve(env.HYBRID_CICD_DATA_DIR);
   const already = await readRunningState(dataDir);
@@ -97,25 +136,11 @@ export async function startLocalControlPlane(env: Env, logger: Logger): Promise<
   const secureCookies =
     env.HYBRID_CICD_SECURE_COOKIES ?? env.HYBRID_CICD_PUBLIC_URL?.startsWith("https:") ?? false;
   const api = createApp(local.runtime, { secureCookies });
-  // One process serves both faces: the console at /console (until the console is built, a 503 saying
-  // so, as its Lambda does on AWS), the API everywhere else.
+  // One process serves both faces: the console at /console (decision 200), the API everywhere else.
   const app = express();
   app.disable("x-powered-by");
-  app.use("/console", (req, res) => {
-    res
-      .status(503)
-      .type("application/problem+json")
-      .setHeader("Retry-After", "3600")
-      .send(
-        JSON.stringify({
-          type: "about:blank",
-          title: "Service Unavailable",
-          status: 503,
-          detail: "console not deployed yet: the API is served at /",
-          instance: req.originalUrl.split("?")[0],
-        }),
-      );
-  });
+  // `/console.data` is the overview's data URL (Remix single fetch: `<basename>.data` for the index route).
+  app.use(["/console", "/console.data"], await consoleOrPlaceholder(local.runtime, secureCookies));
   app.use(api);
   const server = createServer(app);
   await new Promise<void>((resolveListen, rejectListen) => {

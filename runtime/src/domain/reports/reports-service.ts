@@ -9,7 +9,7 @@ import type { HealthThresholds } from "../agents/agent-health";
 import { type AuditEvent, MAIN_CHAIN } from "../audit/audit-event";
 import { mergeChainRecords } from "../audit/audit-export";
 import type { AuditService } from "../audit/audit-service";
-import { environmentsNeedingApproval } from "../jobs/jobs-service";
+import type { TargetEnvironments } from "../environments";
 import { auditActor, type Clock, type RequestContext } from "../principal";
 import { settings } from "../settings";
 import { BUNDLE_FORMAT, type BundleManifest, MANIFEST_FILE, SIGNATURE_FILE } from "./evidence-bundle";
@@ -55,6 +55,8 @@ export interface ReportsServiceOptions {
   clock: Clock;
   health: HealthThresholds;
   deployments: DeploymentSource;
+  /** The known target environments; those needing approval are the report's protected ones. */
+  environments: TargetEnvironments;
 }
 
 /**
@@ -111,7 +113,7 @@ export class ReportsService {
 
     const inputs: ReportInputs = {
       settings: {
-        protected_environments: [...environmentsNeedingApproval],
+        protected_environments: [...this.options.environments.approval],
         unhealthy_after_seconds: this.options.health.unhealthyAfterSeconds,
         dead_after_seconds: this.options.health.deadAfterSeconds,
         resource_limit_percent: this.options.health.resourceLimitPercent,
