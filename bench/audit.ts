@@ -45,7 +45,7 @@ export async function runAuditBench(): Promise<void> {
 }
 
 async function measureAppends(): Promise<Figures[]> {
-  const database = await startDynamoDbLocal({});
+  const database = await startDynamoDbLocal({ startTimeoutMs: 180_000 });
   const dataDir = await mkdtemp(join(tmpdir(), "hcp-bench-audit-"));
   const { dynamodb, doc } = createDynamoClients({ endpoint: database.endpoint, region: "us-east-1" });
   const prefix = "bench-audit-";

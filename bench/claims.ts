@@ -295,7 +295,7 @@ function table(header: string[], rows: string[][]): void {
 
 export async function runClaimsBench(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  const database = await startDynamoDbLocal({});
+  const database = await startDynamoDbLocal({ startTimeoutMs: 180_000 });
   const dataDir = await mkdtemp(join(tmpdir(), "hcp-bench-claims-"));
   const { dynamodb, doc } = createDynamoClients({ endpoint: database.endpoint, region: "us-east-1" });
   try {

@@ -69,7 +69,7 @@ function post(
 const ok = (status: number) => status >= 200 && status < 300;
 
 export async function runHeartbeatBench(): Promise<Figures[]> {
-  const database = await startDynamoDbLocal({});
+  const database = await startDynamoDbLocal({ startTimeoutMs: 180_000 });
   const dataDir = await mkdtemp(join(tmpdir(), "hcp-bench-"));
   const prefix = `bench-${Date.now()}-`;
   const child = spawn(
