@@ -25,6 +25,7 @@ const seeded = {
   stagingJob: "",
   productionJob: "",
   worker: "",
+  productionWorker: "",
   revoked: "",
 };
 const tag = `rpt-${randomBytes(3).toString("hex")}`;
@@ -104,10 +105,17 @@ beforeAll(async () => {
   await cp.runtime.sessions.recordFailedSignIn("google", "email not verified", context("attacker"));
 
   // Jobs on staging and production (self-approval refused, then approved by a second person).
+  // An agent belongs to the one environment its registration token granted (decision 010).
   const worker = await cp.registerAgent({ name: "rpt-worker", tags: [tag] });
   seeded.worker = worker.agentId;
+  const productionWorker = await cp.registerAgent({
+    name: "rpt-production-worker",
+    tags: [tag],
+    environment: "production",
+  });
+  seeded.productionWorker = productionWorker.agentId;
   seeded.stagingJob = await runJob("staging", worker);
-  seeded.productionJob = await runJob("production", worker);
+  seeded.productionJob = await runJob("production", productionWorker);
 
   // A rotation of a key without dependants (it finishes at once, every step audited).
   await cp.runtime.rotation.start("auditSigningKey", { trigger: "api" }, seed);
@@ -260,7 +268,7 @@ describe("the report's figures, from a seeded history", () => {
       job_id: seeded.productionJob,
       environment: "production",
       approved_by: expect.stringMatching(/^user:/),
-      agent_id: seeded.worker,
+      agent_id: seeded.productionWorker,
       outcome: "completed",
     });
     expect(production!.approved_by).not.toBe(production!.queued_by);
@@ -312,6 +320,7 @@ describe("the report's figures, from a seeded history", () => {
     ).toEqual(
       [
         [seeded.worker, "dead", false],
+        [seeded.productionWorker, "dead", false],
         [seeded.revoked, "revoked", true],
       ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
     );
@@ -319,6 +328,7 @@ describe("the report's figures, from a seeded history", () => {
       agents.registrations.map((registration) => [registration.agent_id, registration.token_issued_by]),
     ).toEqual([
       [seeded.worker, expect.stringMatching(/^user:/)],
+      [seeded.productionWorker, expect.stringMatching(/^user:/)],
       [seeded.revoked, expect.stringMatching(/^user:/)],
     ]);
     expect(agents.revocations.map((revocation) => revocation.agent_id)).toEqual([seeded.revoked]);
