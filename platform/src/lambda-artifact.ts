@@ -118,7 +118,9 @@ const pdfkitStandardFonts: esbuild.Plugin = {
         },
       );
       if (source.includes("#standard-fonts/") && rewritten === 0) {
-        throw new Error(`${args.path}: pdfkit's standard-font loaders changed shape; update the bundle plugin`);
+        throw new Error(
+          `${args.path}: pdfkit's standard-font loaders changed shape; update the bundle plugin`,
+        );
       }
       return { contents, loader: "js", resolveDir: path.dirname(args.path) };
     });

@@ -32,7 +32,9 @@ export interface AgentBundle {
 }
 
 /** Bundles the agent into `directory` (default runtime/dist) and writes `<name>.sha256` beside it. */
-export async function buildAgentBundle(directory = path.join(runtimeDirectory, "dist")): Promise<AgentBundle> {
+export async function buildAgentBundle(
+  directory = path.join(runtimeDirectory, "dist"),
+): Promise<AgentBundle> {
   const result = await esbuild.build({
     stdin: { contents: entry, resolveDir: runtimeDirectory, sourcefile: "agent-entry.ts", loader: "ts" },
     absWorkingDir: runtimeDirectory,

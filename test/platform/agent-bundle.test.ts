@@ -29,7 +29,9 @@ describe("single-file agent download", () => {
     machine = await mkdtemp(join(tmpdir(), "hcp-agent-machine-"));
     agentFile = join(machine, "hybrid-cicd-agent.mjs");
     await copyFile(bundle.path, agentFile);
-    console.info(`agent bundle: ${bundle.bytes} bytes, built in ${built.toFixed(0)} ms, sha256 ${bundle.sha256}`);
+    console.info(
+      `agent bundle: ${bundle.bytes} bytes, built in ${built.toFixed(0)} ms, sha256 ${bundle.sha256}`,
+    );
     expect(await readFile(`${bundle.path}.sha256`, "utf8")).toBe(`${bundle.sha256}  hybrid-cicd-agent.mjs\n`);
     await rm(out, { recursive: true, force: true });
   });
@@ -60,7 +62,10 @@ describe("single-file agent download", () => {
     const operator = await cp.token("operator");
     const registration = await cp.request("POST", "/agents/registration-tokens", { token: admin, body: {} });
     expect(registration.status).toBe(201);
-    const jobId = await queueJob(cp, operator, { tags: ["download"], command: "echo hello from the download" });
+    const jobId = await queueJob(cp, operator, {
+      tags: ["download"],
+      command: "echo hello from the download",
+    });
 
     const identity = join(machine, "identity.json");
     const registered = await agent([
