@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -97,6 +97,36 @@ const esmRequireShim =
 /** The directory above the platform package: paths in the bundle are relative to it, wherever it lives. */
 const workingDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
+/**
+ * pdfkit (the compliance report's PDF) loads its standard fonts' metrics through
+ * `createRequire(import.meta.url)("#standard-fonts/<Font>")`, a package-internal import that esbuild
+ * cannot see and that nothing resolves inside a bundle (decision 114). This rewrites those calls into
+ * plain `require("./standard-fonts/<Font>.cjs")`, which esbuild bundles (lazily, as CommonJS wrappers),
+ * so the PDF format works from the deployed zip without shipping node_modules.
+ */
+const pdfkitStandardFonts: esbuild.Plugin = {
+  name: "pdfkit-standard-fonts",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]pdfkit[\\/]js[\\/]pdfkit(\.node)?\.m?js$/ }, async (args) => {
+      const source = await readFile(args.path, "utf8");
+      let rewritten = 0;
+      const contents = source.replace(
+        /[\w$]+\(\s*(['"])#standard-fonts\/(\w+)\1\s*\)/g,
+        (_call, _quote: string, font: string) => {
+          rewritten += 1;
+          return `require("./standard-fonts/${font}.cjs")`;
+        },
+      );
+      if (source.includes("#standard-fonts/") && rewritten === 0) {
+        throw new Error(
+          `${args.path}: pdfkit's standard-font loaders changed shape; update the bundle plugin`,
+        );
+      }
+      return { contents, loader: "js", resolveDir: path.dirname(args.path) };
+    });
+  },
+};
+
 export async function bundleLambda(
   entry: string,
   options: LambdaArtifactOptions = {},
@@ -126,6 +156,7 @@ export async function bundleLambda(
       banner: format === "esm" ? { js: esmRequireShim } : undefined,
       external: options.externalAwsSdk ? ["@aws-sdk/*"] : [],
       define: { "process.env.NODE_ENV": '"production"' },
+      plugins: [pdfkitStandardFonts],
       logLevel: "silent",
     });
   } catch (error) {

@@ -204,6 +204,22 @@ describe("the API function's artifact", () => {
       expect(replayed.headers["content-type"]).toContain("application/problem+json");
     });
 
+    test("draws a compliance report as PDF (pdfkit and its font data inside the zip)", async () => {
+      const response = (await lambda.invoke(
+        httpApiEvent("GET", "/reports/compliance?format=pdf", {
+          headers: { authorization: `Bearer ${adminToken}` },
+        }),
+      )) as HttpResult;
+      const body = Buffer.from(response.body, response.isBase64Encoded ? "base64" : "utf8");
+      expect(response.statusCode, body.toString().slice(0, 500)).toBe(200);
+      expect(response.headers["content-type"]).toContain("application/pdf");
+      expect(response.isBase64Encoded).toBe(true);
+      expect(body.subarray(0, 5).toString("latin1")).toBe("%PDF-");
+      expect(body.subarray(-6).toString("latin1")).toContain("%%EOF");
+      // The standard fonts the report draws with are embedded by name.
+      expect(body.toString("latin1")).toMatch(/\/BaseFont \/Helvetica-Bold/);
+    });
+
     test("the scheduled function's artifact runs the sweep EventBridge asks for, and refuses an unknown task", async () => {
       const artifact = await lambdaArtifact("scheduled");
       const scheduled = await unpack(artifact);

@@ -12,10 +12,16 @@ export type ApiHandler = (
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
+/**
+ * Responses API Gateway must receive base64-encoded (`isBase64Encoded`): the compliance report's PDF and
+ * zips. Without this serverless-http passes their bytes as a UTF-8 string and corrupts them.
+ */
+export const binaryContentTypes = ["application/pdf", "application/zip", "application/octet-stream"];
+
 /** The API Lambda around a given runtime: the same express app as the local server. */
 export function createApiHandler(runtime: Runtime): ApiHandler {
   const app = createApp(runtime, { secureCookies: true, trustProxy: 1 });
-  return serverless(app, { provider: "aws" }) as unknown as ApiHandler;
+  return serverless(app, { provider: "aws", binary: binaryContentTypes }) as unknown as ApiHandler;
 }
 
 let initialising: Promise<ApiHandler> | undefined;
