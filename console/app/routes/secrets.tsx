@@ -1,5 +1,5 @@
 import { ServiceUnavailableError } from "@hybrid-cicd/runtime/domain/errors";
-import { rotationSteps, secretKeyByName } from "@hybrid-cicd/runtime/domain/secrets/key-rotation";
+import { type RotationStep, secretKeyByName } from "@hybrid-cicd/runtime/domain/secrets/key-rotation";
 import { SecretStoreBusyError } from "@hybrid-cicd/runtime/secrets/local-secret-store";
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Form, Link, useActionData, useFetcher, useLoaderData, useNavigation } from "@remix-run/react";
@@ -11,6 +11,13 @@ import { handleForm } from "../utils/forms.server";
 import { useCan, useViewer } from "../utils/user";
 
 const HISTORY = 5;
+/** The engine's steps, in order (key-rotation.ts is server code: only its type comes to the browser). */
+const rotationSteps = [
+  "createSecret",
+  "setSecret",
+  "testSecret",
+  "finishSecret",
+] as const satisfies readonly RotationStep[];
 
 /** Rotate (after the confirmation step) or abort: the secret by its catalog name. */
 const rotationForm = z.object({
