@@ -126,7 +126,7 @@ export default function Compliance() {
       <FormErrors errors={errors ?? undefined} />
       <section className="panel" aria-labelledby="export-heading">
         <h2 id="export-heading">Export</h2>
-        <ul className="inline" data-testid="exports">
+        <ul className="links" data-testid="exports">
           {exportsOffered.map(({ format, label }) => (
             <li key={format}>
               <Link
@@ -140,7 +140,7 @@ export default function Compliance() {
           ))}
         </ul>
         <p>Verify an evidence bundle offline, with the audit public key kept somewhere you trust:</p>
-        <pre data-testid="verify-command">
+        <pre className="command" data-testid="verify-command">
           <code>
             {`curl -s ${"$HCP"}/audit/public-key > audit-key.json\nnpx hybrid-cicd verify compliance-….zip --public-key audit-key.json`}
           </code>
