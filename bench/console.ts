@@ -47,7 +47,10 @@ export async function runConsoleBench(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   ensureConsoleBuilt();
   const bareBuild = join(consoleDir, "bench", "bare", "build");
-  const built = spawnSync("npx", ["remix", "vite:build"], {
+  // The remix binary itself, run in the bare app's directory (which has its own package.json, as Remix
+  // requires): `npx` from inside the console workspace runs in the workspace root and built the console.
+  const remixBin = fileURLToPath(new URL("../node_modules/.bin/remix", import.meta.url));
+  const built = spawnSync(remixBin, ["vite:build"], {
     cwd: join(consoleDir, "bench", "bare"),
     encoding: "utf8",
   });

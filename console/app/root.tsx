@@ -28,7 +28,7 @@ const sections: { to: string; label: string; permission: Permission; end?: boole
   { to: "/", label: "Overview", permission: "jobs:read", end: true },
   { to: "/jobs", label: "Jobs", permission: "jobs:read" },
   { to: "/agents", label: "Agents", permission: "agents:read" },
-  { to: "/secrets", label: "Secrets", permission: "secrets:rotate" },
+  { to: "/secrets", label: "Secrets", permission: "secrets:read" },
   { to: "/audit", label: "Audit", permission: "audit:read" },
   { to: "/compliance", label: "Compliance", permission: "reports:export" },
   { to: "/access", label: "Access", permission: "sessions:self" },

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
@@ -229,6 +229,40 @@ describe("the console in a browser", () => {
     await expect(page.locator("h1").textContent()).resolves.toBe("Not found");
   });
 
+  it("rotates the root key while the agent runs, showing the four steps and the agent's acknowledgement, live", async () => {
+    await page.goto(`${controlPlane.url}/console/secrets`);
+    await page.getByRole("link", { name: "Rotate workload-identity-root-key" }).click();
+    // The confirmation step: nothing rotates until "Rotate now".
+    await page.getByRole("heading", { name: "Rotate workload-identity-root-key?" }).waitFor();
+    await expect(page.getByTestId("rotation-history").textContent()).resolves.toContain("No rotations yet.");
+    await expectAccessible("secrets-confirm");
+    await screenshot(page, "secrets-confirm-1280");
+    await page.getByRole("button", { name: "Rotate now" }).click();
+    const progress = page.getByTestId("rotation-workload-identity-root-key");
+    // createSecret and setSecret run at once; testSecret waits for the running agent to sign with its
+    // new derived key (its next heartbeat), which the page shows without a reload.
+    await progress.locator('li[data-state="done"]', { hasText: "setSecret" }).waitFor();
+    await expectAccessible("secrets-rotating");
+    await screenshot(page, "secrets-rotating-1280");
+    // The agent's next heartbeat acknowledges the new key; the rotation can finish before the next
+    // refresh shows "1 of 1", so the line is only checked while the rotation is still under way.
+    const acks = page.getByTestId("acks-workload-identity-root-key");
+    const acknowledged = await acks.textContent({ timeout: 1_000 }).catch(() => null);
+    if (acknowledged !== null) expect(acknowledged).toMatch(/Agents acknowledged the new key: \d of 1/);
+    // The maintenance timer finishes it (finishSecret): the progress panel goes, the history says so.
+    await progress.waitFor({ state: "detached", timeout: 60_000 });
+    const history = page.getByTestId("rotation-history");
+    await history
+      .locator("tr", { hasText: "workload-identity-root-key" })
+      .filter({ hasText: "finished" })
+      .waitFor();
+    await expect(history.textContent()).resolves.toContain("finishSecret");
+    await screenshot(page, "secrets-rotated-1280");
+    // The agent kept working with its new key: it still heartbeats (healthy) after the rotation.
+    await page.goto(`${controlPlane.url}/console${agentPath}`);
+    await expect(page.locator(".badge").first().textContent()).resolves.toBe("healthy");
+  });
+
   it("shows a viewer only what a viewer may do, and refuses the rest with a readable 403 page", async () => {
     await signInAs("vera-viewer", "viewer");
     await expect(
@@ -259,7 +293,7 @@ describe("the console in a browser", () => {
     await signInAs("ada-auditor", "auditor");
     await expect(
       page.getByRole("navigation", { name: "Main" }).getByRole("link").allTextContents(),
-    ).resolves.toEqual(["Overview", "Jobs", "Agents", "Audit", "Compliance", "Access"]);
+    ).resolves.toEqual(["Overview", "Jobs", "Agents", "Secrets", "Audit", "Compliance", "Access"]);
     await visit("/audit", "auditor-audit");
     await page.getByLabel(/^Action/).fill("job.");
     await page.getByRole("button", { name: "Search" }).click();
@@ -275,6 +309,52 @@ describe("the console in a browser", () => {
     await expect(page.getByRole("button", { name: "Cancel job" }).count()).resolves.toBe(0);
     const response = await page.goto(`${controlPlane.url}/console/jobs/new`);
     expect(response?.status()).toBe(403);
+  });
+
+  it("shows an auditor the secrets read-only, and lets them preview a report and export a bundle the CLI verifies", async () => {
+    await signInAs("ada-auditor", "auditor");
+    await visit("/secrets", "auditor-secrets");
+    await expect(page.getByRole("link", { name: /^Rotate / }).count()).resolves.toBe(0);
+    await expect(page.getByTestId("rotation-history").textContent()).resolves.toContain("finished");
+    // A direct post with a valid CSRF token is refused anyway: only an admin rotates.
+    const csrf = (await browser.cookies(controlPlane.url)).find(
+      (cookie) => cookie.name === "hcp_csrf",
+    )!.value;
+    const refused = await page.request.post(`${controlPlane.url}/console/secrets`, {
+      form: { _csrf: csrf, intent: "rotate", name: "audit-signing-key" },
+    });
+    expect(refused.status()).toBe(403);
+    expect(await refused.text()).toMatch(/auditor role does not have/);
+
+    await visit("/compliance", "compliance");
+    await page.getByRole("button", { name: "Preview" }).click();
+    const preview = page.getByTestId("report-preview");
+    await preview.waitFor();
+    await expect(preview.textContent()).resolves.toMatch(/Report rpt_/);
+    await expect(preview.getByRole("heading", { name: "Controls" }).count()).resolves.toBe(1);
+    await expect(preview.locator("dd").first().textContent()).resolves.toMatch(/users/);
+    await expectAccessible("compliance-preview");
+    await screenshot(page, "compliance-preview-1280");
+    await expect(page.getByTestId("verify-command").textContent()).resolves.toContain("hybrid-cicd verify");
+
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Evidence bundle" }).click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^compliance-.*\.zip$/);
+    const bundle = join(dir, download.suggestedFilename());
+    await download.saveAs(bundle);
+    const key = join(dir, "audit-key.json");
+    await writeFile(key, await (await fetch(`${controlPlane.url}/audit/public-key`)).text());
+    const verified = await runCli(["verify", bundle, "--public-key", key]);
+    expect(verified.stderr + verified.stdout).not.toMatch(/FAIL/);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+
+    const bad = await page.request.get(
+      `${controlPlane.url}/console/compliance/export?from=2026-13-01&format=pdf`,
+    );
+    expect(bad.status()).toBe(400);
+    expect(bad.headers()["content-type"]).toContain("application/problem+json");
   });
 
   it("works without JavaScript: a plain form post queues a job; a post without the CSRF token is refused", async () => {
