@@ -48,27 +48,31 @@ export function JobsPerDayChart({ days }: { days: DayBucket[] }) {
         </span>{" "}
         cancelled
       </figcaption>
-      <table className="visually-hidden">
-        <caption>Finished jobs per day</caption>
-        <thead>
-          <tr>
-            <th scope="col">Day</th>
-            <th scope="col">Completed</th>
-            <th scope="col">Failed</th>
-            <th scope="col">Cancelled</th>
-          </tr>
-        </thead>
-        <tbody>
-          {days.map((day) => (
-            <tr key={day.day}>
-              <th scope="row">{day.day}</th>
-              <td>{day.completed}</td>
-              <td>{day.failed}</td>
-              <td>{day.cancelled}</td>
+      {/* A hidden table sizes to its content whatever its width says: the wrapper clips it, so a narrow
+          screen never scrolls sideways for it. */}
+      <div className="visually-hidden">
+        <table>
+          <caption>Finished jobs per day</caption>
+          <thead>
+            <tr>
+              <th scope="col">Day</th>
+              <th scope="col">Completed</th>
+              <th scope="col">Failed</th>
+              <th scope="col">Cancelled</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {days.map((day) => (
+              <tr key={day.day}>
+                <th scope="row">{day.day}</th>
+                <td>{day.completed}</td>
+                <td>{day.failed}</td>
+                <td>{day.cancelled}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </figure>
   );
 }
