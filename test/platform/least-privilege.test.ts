@@ -94,7 +94,7 @@ describe("least privilege, checked against the store's code", () => {
       secrets: ["auditSigningKey:read"],
     });
     expect(summary["rotation"]).toEqual({
-      tables: ["audit:chain"],
+      tables: ["agents:read", "audit:chain", "secret_rotations:read-write"],
       secrets: ["auditSigningKey:rotate", "workloadIdentityRootKey:rotate"],
     });
     expect(summary["console"]?.secrets).toEqual(["oauthClientSecrets:read"]);
